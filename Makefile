@@ -1,0 +1,40 @@
+# The two commands that matter: `make demo` and `make test`. Both set up .venv when missing.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: venv demo test test-unit services-up services-down mlflow-ui clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/hz45 demo
+
+# Integration tests use the real local servers; `services-up` is a no-op when they already run.
+test: $(STAMP) services-up
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-unit: $(STAMP)
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+services-up: $(STAMP)
+	$(BIN)/hz45 services up
+
+services-down:
+	@if [ -x $(BIN)/hz45 ]; then $(BIN)/hz45 services down; fi
+
+mlflow-ui: $(STAMP)
+	mkdir -p mlruns/artifacts
+	$(BIN)/mlflow server --backend-store-uri sqlite:///mlruns/mlflow.db \
+	  --artifacts-destination mlruns/artifacts --host 127.0.0.1 --port 5000 --workers 1
+
+clean:
+	rm -rf run data/cache .pytest_cache

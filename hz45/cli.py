@@ -1,0 +1,52 @@
+"""The `hz45` command. The core owns `db` and `services`; every stage package adds its own
+sub-command through the `hz45.commands` entry-point group, so the core never imports them."""
+
+from __future__ import annotations
+
+import sys
+from importlib.metadata import entry_points
+
+import typer
+
+from hz45.errors import Hz45Error
+
+app = typer.Typer(help="4.5HZ music recommendation platform.", no_args_is_help=True, add_completion=False)
+
+
+def _register_stage_commands() -> None:
+    for ep in sorted(entry_points(group="hz45.commands"), key=lambda e: e.name):
+        app.add_typer(ep.load(), name=ep.name)
+
+
+def _register_core_commands() -> None:
+    from hz45.commands import db_app, services_app
+
+    app.add_typer(db_app, name="db")
+    app.add_typer(services_app, name="services")
+
+
+def main(argv: list[str] | None = None) -> int:
+    _register_core_commands()
+    _register_stage_commands()
+    try:
+        app(args=argv, standalone_mode=False)
+    except Hz45Error as exc:
+        print(f"error: {exc.line()}", file=sys.stderr)
+        return 2
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Exit):
+            return exc.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
