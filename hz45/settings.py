@@ -109,6 +109,25 @@ class ServicesSettings(Section):
     mongo: MongoService
 
 
+class SpotifyIngestSettings(Section):
+    api_base: str
+    auth_url: str
+    market: str = Field(pattern=r"^[A-Z]{2}$")
+    # Spotify caps search pages at 10 results since February 2026.
+    page_size: int = Field(ge=1, le=10)
+    tracks_per_artist: int = Field(ge=1, le=10)
+    timeout_s: float = Field(gt=0)
+    retries: int = Field(ge=0)
+    backoff_factor: float = Field(ge=0)
+    backoff_max_s: float = Field(ge=0)
+    max_retry_after_s: float = Field(ge=0)
+    fill_dataset: str
+
+
+class IngestSettings(Section):
+    spotify: SpotifyIngestSettings
+
+
 # Sections owned by the stage packages: kept raw here and validated by the owning stage with
 # its own model through Settings.section(), so the core does not import the stages.
 STAGE_SECTIONS = ("features", "training", "tuning", "promotion", "streaming", "serving", "airflow", "demo")
@@ -126,6 +145,7 @@ class Settings(Section):
     ray: RaySettings
     mlflow: MlflowSettings
     services: ServicesSettings
+    ingest: IngestSettings
     features: dict[str, Any] = {}
     training: dict[str, Any] = {}
     tuning: dict[str, Any] = {}
