@@ -1,0 +1,25 @@
+"""The models, by the name `make_model` and `hz45 train` know them by."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from training.base import ModelError, Recommender
+from training.models.surprise_models import SVD, KNNBaseline, SVDpp
+
+MODELS: dict[str, type[Recommender]] = {cls.name: cls for cls in (SVD, SVDpp, KNNBaseline)}
+
+
+def make_model(name: str, **params: Any) -> Recommender:
+    """A new, unfitted model by name, configured by keyword arguments."""
+    try:
+        cls = MODELS[name]
+    except KeyError:
+        raise ModelError(f"unknown model '{name}'", f"one of {', '.join(sorted(MODELS))}") from None
+    try:
+        return cls(**params)
+    except TypeError as exc:
+        raise ModelError(f"model '{name}': {exc}") from None
+
+
+__all__ = ["MODELS", "SVD", "KNNBaseline", "SVDpp", "make_model"]
