@@ -1,0 +1,1 @@
+"""Ingestion: sources -> the main DB. `hz45 ingest spotify` reads the Spotify Web API."""
