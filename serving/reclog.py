@@ -1,0 +1,132 @@
+"""The recommendation log: one record per served list on Kafka, copied into MongoDB for online
+evaluation (which lists were shown, by which model version, how fast).
+
+Records are keyed by listener and carry a unique `request_id`; the sink writes each under that id
+with an upsert, so a batch redelivered after a crash adds no duplicates.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable
+
+from kafka import KafkaConsumer
+from kafka.errors import KafkaError
+from pymongo import ReplaceOne
+from pymongo.collection import Collection
+from pymongo.errors import PyMongoError
+
+log = logging.getLogger(__name__)
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def log_record(
+    request_id: str,
+    listener_id: int,
+    items: list[int],
+    scores: list[float],
+    model_name: str,
+    model_version: str,
+    cold_start: bool,
+    cached: bool,
+    latency_ms: float,
+) -> dict[str, Any]:
+    return {
+        "request_id": request_id,
+        "listener_id": listener_id,
+        "items": items,
+        "scores": scores,
+        "model_name": model_name,
+        "model_version": model_version,
+        "cold_start": cold_start,
+        "cached": cached,
+        "latency_ms": round(latency_ms, 3),
+        "served_at": datetime.now(timezone.utc).isoformat(),
+    }
+
+
+def to_document(raw: bytes) -> dict[str, Any]:
+    """A log record as stored in MongoDB: `_id` is the request id, `served_at` a BSON date."""
+    record = json.loads(raw)
+    doc = {**record, "_id": record["request_id"]}
+    doc["served_at"] = datetime.fromisoformat(record["served_at"])
+    return doc
+
+
+def write_batch(collection: Collection, raws: Iterable[bytes]) -> int:
+    """Upsert a batch of log records; returns how many were written. Records that are not log
+    records are skipped with a warning rather than blocking the partition forever."""
+    ops = []
+    for raw in raws:
+        try:
+            doc = to_document(raw)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("recommendation log: skipped a malformed record: %s", exc)
+            continue
+        ops.append(ReplaceOne({"_id": doc["_id"]}, doc, upsert=True))
+    if ops:
+        collection.bulk_write(ops, ordered=False)
+    return len(ops)
+
+
+class LogSink:
+    """Consumes the log topic in a consumer group and writes each polled batch, committing the
+    offsets only after MongoDB has the batch (at-least-once, made exact by the upsert)."""
+
+    def __init__(
+        self,
+        consumer_factory: Callable[[], KafkaConsumer],
+        collection_factory: Callable[[], Collection],
+        batch_size: int,
+        retry_s: float = 2.0,
+    ):
+        self.consumer_factory = consumer_factory
+        self.collection_factory = collection_factory
+        self.batch_size = batch_size
+        self.retry_s = retry_s
+        self.written = 0
+        self.last_error: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="recommendation-log-sink", daemon=True)
+
+    def start(self) -> LogSink:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def status(self) -> dict[str, Any]:
+        return {"running": self._thread.is_alive(), "written": self.written, "last_error": self.last_error}
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._consume()
+            except (KafkaError, PyMongoError) as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("recommendation log sink: %s; retrying in %.0fs", self.last_error, self.retry_s)
+                self._stop.wait(self.retry_s)
+
+    def _consume(self) -> None:
+        collection = self.collection_factory()
+        consumer = self.consumer_factory()
+        try:
+            while not self._stop.is_set():
+                polled = consumer.poll(timeout_ms=500, max_records=self.batch_size)
+                raws = [r.value for records in polled.values() for r in records]
+                if not raws:
+                    continue
+                self.written += write_batch(collection, raws)
+                consumer.commit()
+                self.last_error = None
+        finally:
+            consumer.close()
