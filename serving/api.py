@@ -4,7 +4,6 @@ Every error a client can cause is a 4xx naming what was wrong: 422 for a bad par
 (with the field), 404 for an unknown track; 503 when no model is promoted yet or Kafka is away.
 """
 
-
 from typing import Annotated, Any, Awaitable, Callable
 
 from fastapi import FastAPI, Path, Query, Request

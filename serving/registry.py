@@ -62,8 +62,8 @@ def tracking_uri(settings: Settings) -> str:
     so replicas whose working directory differs open the same file."""
     uri = settings.mlflow.tracking_uri
     prefix = "sqlite:///"
-    if uri.startswith(prefix) and not uri[len(prefix):].startswith("/"):
-        return prefix + str(settings.path(uri[len(prefix):]))
+    if uri.startswith(prefix) and not uri[len(prefix) :].startswith("/"):
+        return prefix + str(settings.path(uri[len(prefix) :]))
     return uri
 
 

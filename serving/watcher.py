@@ -73,9 +73,7 @@ class ModelWatcher:
         self.current = loaded
         self.swaps += 1
         self.last_error = None
-        log.info(
-            "serving %s version %s (was %s)", ref.name, ref.version, previous.ref.version if previous else "none"
-        )
+        log.info("serving %s version %s (was %s)", ref.name, ref.version, previous.ref.version if previous else "none")
         self.on_swap(loaded)
         return True
 
