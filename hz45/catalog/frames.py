@@ -33,36 +33,37 @@ def no_interactions() -> pd.DataFrame:
 def items(frame: pd.DataFrame) -> pd.DataFrame:
     """Canonical items from a frame holding at least item_id and title: the missing canonical
     columns are added as unknown, the canonical ones come first, extras keep their place after."""
-    out = frame.reset_index(drop=True).copy()
+    out = frame.reset_index(drop=True)
     n = len(out)
     defaults = {
-        "artist_id": pd.array([pd.NA] * n, dtype="Int64"),
-        "artist_name": "",
-        "genre": "",
-        "genres": [[] for _ in range(n)],
-        "release_year": pd.array([pd.NA] * n, dtype="Int64"),
-        "popularity": np.nan,
+        "artist_id": lambda: pd.array([pd.NA] * n, dtype="Int64"),
+        "artist_name": lambda: "",
+        "genre": lambda: "",
+        "genres": lambda: [[] for _ in range(n)],
+        "release_year": lambda: pd.array([pd.NA] * n, dtype="Int64"),
+        "popularity": lambda: np.nan,
     }
     for column, default in defaults.items():
         if column not in out:
-            out[column] = default
+            out[column] = default()
     for column in AUDIO_FEATURES:
         if column not in out:
             out[column] = np.nan
-    out["item_id"] = out["item_id"].astype(np.int64)
-    out["artist_id"] = out["artist_id"].astype("Int64")
-    out["release_year"] = out["release_year"].astype("Int64")
-    out["genre"] = out["genre"].fillna("").astype(object)
-    out["artist_name"] = out["artist_name"].fillna("").astype(object)
-    out["popularity"] = out["popularity"].astype(np.float64)
-    out[list(AUDIO_FEATURES)] = out[list(AUDIO_FEATURES)].astype(np.float64)
+    dtypes = {"item_id": np.dtype(np.int64), "artist_id": pd.Int64Dtype(), "release_year": pd.Int64Dtype(),
+              "popularity": np.dtype(np.float64), **{f: np.dtype(np.float64) for f in AUDIO_FEATURES}}
+    for column, dtype in dtypes.items():
+        if out[column].dtype != dtype:
+            out[column] = out[column].astype(dtype)
+    for column in ("genre", "artist_name"):
+        if out[column].isna().any():
+            out[column] = out[column].fillna("")
     first = list(ITEM_COLUMNS) + list(AUDIO_FEATURES)
     return out[first + [c for c in out.columns if c not in first]]
 
 
 def ids(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     """A frame whose id column is int64, first, and the frame's index reset."""
-    out = frame.reset_index(drop=True).copy()
+    out = frame.reset_index(drop=True)
     out[column] = out[column].astype(np.int64)
     return out[[column] + [c for c in out.columns if c != column]]
 
