@@ -1,0 +1,60 @@
+"""The `streaming:` section of the configuration, validated once at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hz45.settings import Settings
+
+# What Spark accepts for a trigger interval or a watermark delay, e.g. "1 second", "10 minutes".
+INTERVAL = r"^\d+ (millisecond|second|minute|hour|day)s?$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Sinks(Strict):
+    """Outputs that can be switched off. The dead-letter topic cannot: invalid events are
+    never dropped silently."""
+
+    raw_log: bool = True
+    features_mongo: bool = True
+    features_topic: bool = True
+    charts: bool = True
+
+
+class Replay(Strict):
+    rate: float = Field(gt=0)
+    malformed_share: float = Field(ge=0, lt=1)
+    # original: the dataset's own timestamps; live: each event stamped when it is sent.
+    clock: Literal["original", "live"]
+    # A new session starts after this much silence from a listener (dataset replays).
+    session_gap_s: int = Field(gt=0)
+
+
+class StreamingConfig(Strict):
+    trigger_interval: str = Field(pattern=INTERVAL)
+    checkpoint_dir: Path
+    starting_offsets: Literal["earliest", "latest"]
+    max_offsets_per_trigger: int | None = Field(default=None, ge=1)
+    watermark: str = Field(pattern=INTERVAL)
+    last_n: int = Field(ge=1)
+    profile_plays: int = Field(ge=1)
+    hour_windows: int = Field(ge=1)
+    # "db": the main database's track table; otherwise a catalog dataset name.
+    track_features: str
+    # The Kafka source; Maven Central had no build for every Spark release, so it is configurable.
+    kafka_connector: str
+    spark_ui: bool
+    events_collection: str
+    features_collection: str
+    sinks: Sinks
+    replay: Replay
+
+
+def load_config(settings: Settings) -> StreamingConfig:
+    return settings.section("streaming", StreamingConfig)
