@@ -42,3 +42,32 @@ def services_status(names: list[str] = ServiceNames) -> None:
     _print_states(states)
     if not all(s.running and s.detail == "healthy" for s in states):
         raise typer.Exit(1)
+
+
+@db_app.command("init")
+def db_init() -> None:
+    """Create the main DB's tables and indexes (those that exist are left alone)."""
+    from hz45.stores.schema import init_db
+    from hz45.stores.sql import display_url, get_engine
+
+    engine = get_engine()
+    created = init_db(engine)
+    typer.echo(f"{display_url(engine.url)}: " + (f"created {', '.join(created)}" if created else "schema up to date"))
+
+
+@db_app.command("load")
+def db_load(
+    dataset: str = typer.Argument(..., help="a catalog dataset: ml-100k, lastfm-2k, spotify-tracks, lastfm-spotify, dummy"),
+    limit: int = typer.Option(None, "--limit", min=1, help="keep the N earliest interactions and what they reference"),
+    replace: bool = typer.Option(False, "--replace", help="clear the tables first (they hold one dataset at a time)"),
+) -> None:
+    """Load a dataset into the main DB; loading it again adds no duplicates."""
+    from hz45 import catalog
+    from hz45.stores.load import load_dataset
+    from hz45.stores.sql import display_url, get_engine
+
+    engine = get_engine()
+    summary = load_dataset(catalog.load(dataset), engine, limit=limit, replace=replace)
+    typer.echo(f"loaded {summary.dataset} into {display_url(engine.url)} in {summary.seconds:.1f}s")
+    for table, count in summary.counts.items():
+        typer.echo(f"  {table:16} {summary.written.get(table, 0):>10,} written {count:>10,} in table")
