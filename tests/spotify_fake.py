@@ -32,6 +32,10 @@ TOKEN_PATH = "/api/token"
 CLIENT_ID = "4f1c1b2ed7a24c2fa3b0d2c1e9a8b7c6"
 CLIENT_SECRET = "9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b"
 ACCESS_TOKEN = "BQDx3Jm0sYqL8-local-recorded-token-7Hk2"
+# The recorded k-pop artist search (5 artists, pages of 2) and those artists' top tracks.
+KPOP_ARTIST_PAGES = ("search_artists_kpop_offset0", "search_artists_kpop_offset2", "search_artists_kpop_offset4")
+KPOP = (*KPOP_ARTIST_PAGES, "top_tracks_aespa", "top_tracks_newjeans", "top_tracks_babymonster", "top_tracks_bts",
+        "top_tracks_blackpink")
 
 
 class OpenApi:

@@ -12,9 +12,8 @@ import spotipy
 from hz45.errors import ConfigError
 from hz45.ingest.spotify_api import SpotifySource
 from hz45.ingest.spotify_client import RateLimited, SpotifyApiError, spotify_client
-from spotify_fake import ACCESS_TOKEN, CLIENT_ID, CLIENT_SECRET, FIXTURES, load_recorded
+from spotify_fake import ACCESS_TOKEN, CLIENT_ID, CLIENT_SECRET, FIXTURES, KPOP_ARTIST_PAGES, load_recorded
 
-KPOP_PAGES = ("search_artists_kpop_offset0", "search_artists_kpop_offset2", "search_artists_kpop_offset4")
 AESPA = {"id": "6YVMFz59CuY7ngCxTxjpxE", "name": "aespa"}
 
 
@@ -38,7 +37,7 @@ def test_the_description_check_rejects_a_wrong_body(spotify_openapi):
 
 
 def test_a_request_spotify_would_refuse_is_refused(fake_spotify, spotify_settings):
-    fake_spotify.serve(*KPOP_PAGES)
+    fake_spotify.serve(*KPOP_ARTIST_PAGES)
     client = spotify_client(spotify_settings)
     with pytest.raises(spotipy.SpotifyException) as caught:
         client.search('genre:"k-pop"', limit=50, type="artist")  # Spotify's maximum is 10 since 2026
@@ -46,7 +45,7 @@ def test_a_request_spotify_would_refuse_is_refused(fake_spotify, spotify_setting
 
 
 def test_artist_search_follows_pages_until_enough(fake_spotify, source):
-    fake_spotify.serve(*KPOP_PAGES)
+    fake_spotify.serve(*KPOP_ARTIST_PAGES)
     artists = source.artists_by_genre("k-pop", 3)
     assert [a["name"] for a in artists] == ["aespa", "NewJeans", "BABYMONSTER"]
     assert [r.query["offset"] for r in fake_spotify.api_calls("/search")] == ["0", "2"]
@@ -54,7 +53,7 @@ def test_artist_search_follows_pages_until_enough(fake_spotify, source):
 
 
 def test_artist_search_stops_at_the_last_page(fake_spotify, source):
-    fake_spotify.serve(*KPOP_PAGES)
+    fake_spotify.serve(*KPOP_ARTIST_PAGES)
     artists = source.artists_by_genre("k-pop", 50)
     assert [a["name"] for a in artists] == ["aespa", "NewJeans", "BABYMONSTER", "BTS", "BLACKPINK"]
     assert [r.query["offset"] for r in fake_spotify.api_calls("/search")] == ["0", "2", "4"]
@@ -62,7 +61,7 @@ def test_artist_search_stops_at_the_last_page(fake_spotify, source):
 
 def test_rate_limit_waits_for_retry_after(fake_spotify, source):
     fake_spotify.serve("search_rate_limited", times=1)
-    fake_spotify.serve(*KPOP_PAGES)
+    fake_spotify.serve(*KPOP_ARTIST_PAGES)
     assert len(source.artists_by_genre("k-pop", 2)) == 2
     first, retried = fake_spotify.api_calls("/search")
     assert first.query == retried.query
@@ -71,7 +70,7 @@ def test_rate_limit_waits_for_retry_after(fake_spotify, source):
 
 def test_a_retry_after_beyond_the_bound_stops_without_waiting(fake_spotify, source):
     fake_spotify.serve("search_rate_limited_long", times=1)
-    fake_spotify.serve(*KPOP_PAGES)
+    fake_spotify.serve(*KPOP_ARTIST_PAGES)
     with pytest.raises(RateLimited, match="86400 s.*max_retry_after_s=5"):
         source.artists_by_genre("k-pop", 2)
     assert len(fake_spotify.api_calls("/search")) == 1
@@ -79,7 +78,7 @@ def test_a_retry_after_beyond_the_bound_stops_without_waiting(fake_spotify, sour
 
 def test_server_errors_are_retried_with_backoff(fake_spotify, source, spotify_settings):
     fake_spotify.serve("search_bad_gateway", "search_service_unavailable", times=1)
-    fake_spotify.serve(*KPOP_PAGES)
+    fake_spotify.serve(*KPOP_ARTIST_PAGES)
     assert len(source.artists_by_genre("k-pop", 2)) == 2
     calls = fake_spotify.api_calls("/search")
     assert len(calls) == 3
@@ -128,7 +127,7 @@ def test_missing_credentials_name_the_variable(spotify_settings, monkeypatch):
 
 def test_refused_credentials_fail_without_showing_them(fake_spotify, spotify_settings, monkeypatch):
     monkeypatch.setenv("SPOTIPY_CLIENT_SECRET", "wrong-" + CLIENT_SECRET)
-    fake_spotify.serve(*KPOP_PAGES)
+    fake_spotify.serve(*KPOP_ARTIST_PAGES)
     source = SpotifySource(spotify_client(spotify_settings), spotify_settings)
     with pytest.raises(SpotifyApiError, match="token request refused") as caught:
         source.artists_by_genre("k-pop", 2)
@@ -137,7 +136,7 @@ def test_refused_credentials_fail_without_showing_them(fake_spotify, spotify_set
 
 
 def test_credentials_and_token_never_reach_the_logs(fake_spotify, source, caplog):
-    fake_spotify.serve(*KPOP_PAGES, "audio_features_forbidden")
+    fake_spotify.serve(*KPOP_ARTIST_PAGES, "audio_features_forbidden")
     with caplog.at_level(logging.DEBUG):
         source.artists_by_genre("k-pop", 2)
         source.audio_features(["2VdSktBqFfkW7y6q5Ik4Z4"])
