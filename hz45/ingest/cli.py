@@ -12,13 +12,15 @@ app = typer.Typer(no_args_is_help=True)
 
 @app.callback()
 def ingest() -> None:
-    """Ingest sources into the main DB (a group, so that `spotify` stays a sub-command)."""
+    """Ingest sources into the main DB."""
+    # The callback makes `ingest` a group, so that `spotify` stays a sub-command.
 
 
 @app.command()
 def spotify(
     genre: str = typer.Option(..., help='a Spotify genre, searched as genre:"GENRE" (e.g. k-pop)'),
-    artists: int = typer.Option(50, min=1, max=MAX_SEARCH_OFFSET, help="how many artists of the genre"),
+    # The range is checked by ingest_spotify, whose error the CLI prints on one line.
+    artists: int = typer.Option(50, help=f"how many artists of the genre, 1 to {MAX_SEARCH_OFFSET}"),
 ) -> None:
     """Artists of a genre, their top tracks and audio features, from the Spotify Web API.
 
@@ -34,4 +36,4 @@ def spotify(
         f"{report.filled_by_name} by title and artist, {report.flagged} flagged missing"
     )
     if report.closed_endpoints:
-        typer.echo(f"closed to this app (403): {', '.join(report.closed_endpoints)}")
+        typer.echo(f"closed to this app: {', '.join(report.closed_endpoints)}")

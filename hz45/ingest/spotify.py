@@ -51,7 +51,7 @@ def check_request(genre: str, n_artists: int) -> None:
         raise ConfigError(f"ingest: bad genre {genre!r}", 'a Spotify genre such as k-pop, without double quotes')
     if not 1 <= n_artists <= MAX_SEARCH_OFFSET:
         raise ConfigError(f"ingest: --artists must be between 1 and {MAX_SEARCH_OFFSET} (got {n_artists})",
-                          "Spotify's search reaches no further")
+                          "Spotify's search returns at most 1000 results")
 
 
 def collect(source: SpotifySource, genre: str, n_artists: int, progress: bool = True) -> tuple[list, list]:

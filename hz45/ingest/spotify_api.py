@@ -7,6 +7,7 @@ not called again in the run; the caller decides how to make up for it.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,12 +25,25 @@ MAX_SEARCH_OFFSET = 1000
 AUDIO_FEATURES_BATCH = 100
 
 
+class _QuietWhenClosed(logging.Filter):
+    """spotipy logs every HTTP error at ERROR; a closed endpoint is expected here and reported
+    once in the ingestion's summary instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(f"returned {status} " in record.getMessage() for status in CLOSED)
+
+
 @contextmanager
 def _deprecated_endpoint() -> Iterator[None]:
-    # spotipy warns on every call of an endpoint Spotify deprecated; a 403 is handled here instead.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        yield
+    # spotipy also warns on every call of an endpoint Spotify deprecated; its 403 is handled here.
+    logger, quiet = logging.getLogger("spotipy.client"), _QuietWhenClosed()
+    logger.addFilter(quiet)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            yield
+    finally:
+        logger.removeFilter(quiet)
 
 
 def _next_offset(page: dict) -> int | None:

@@ -158,4 +158,4 @@ def test_the_command_reports_the_counts(fake_spotify, spotify_settings, tmp_path
     assert result.exit_code == 0, result.output
     assert "k-pop: 5 artists, 11 tracks (5 artists and 11 tracks new" in result.output
     assert "0 from the API, 5 filled by Spotify id, 1 by title and artist, 5 flagged missing" in result.output
-    assert "closed to this app (403): audio-features" in result.output
+    assert "closed to this app: audio-features" in result.output

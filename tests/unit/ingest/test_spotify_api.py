@@ -102,9 +102,11 @@ def test_closed_top_tracks_fall_back_to_the_artists_tracks_in_search(fake_spotif
     assert fake_spotify.api_calls("/search")[0].query["q"] == 'artist:"aespa"'
 
 
-def test_closed_audio_features_give_none_and_are_asked_once(fake_spotify, source):
+def test_closed_audio_features_give_none_and_are_asked_once(fake_spotify, source, caplog):
     fake_spotify.serve("audio_features_forbidden")
-    assert source.audio_features(["2VdSktBqFfkW7y6q5Ik4Z4"]) == {}
+    with caplog.at_level(logging.INFO):
+        assert source.audio_features(["2VdSktBqFfkW7y6q5Ik4Z4"]) == {}
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # expected, so not an error
     assert source.audio_features(["5eWcGfUCrVFMoYskyfkEPE"]) == {}
     assert len(fake_spotify.api_calls("/audio-features")) == 1
     assert "audio-features" in source.closed
