@@ -24,9 +24,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from hz45 import catalog
 from hz45.catalog.base import Dataset
-from streaming.malformed import malformed
 from hz45.errors import ServiceUnavailable
+from hz45.settings import Settings
+from hz45.stores import kafka
+from streaming.malformed import malformed
 from streaming.schema import SCHEMA_VERSION, Event, validate_event
 
 DEFAULT_DURATION_MS = 210_000
@@ -149,3 +152,24 @@ def send(
     on_sent(sent % 1000)
     report.seconds = time.perf_counter() - start
     return report
+
+
+def replay(
+    settings: Settings,
+    dataset: str,
+    rate: float,
+    limit: int | None,
+    malformed_share: float,
+    clock: Clock,
+    session_gap_s: int,
+    on_sent: Callable[[int], None] = lambda n: None,
+) -> ReplayReport:
+    """Replay a catalog dataset into the raw event topic (created first if missing)."""
+    kafka.ensure_topics(settings)
+    events = dataset_events(catalog.load(dataset), session_gap_s)
+    producer = kafka.producer(settings, **PRODUCER_OPTIONS)
+    try:
+        stream = records(events, clock, malformed_share, seed=settings.data.seed)
+        return send(stream, producer, settings.kafka.topics.raw_events, rate, limit, on_sent)
+    finally:
+        producer.close()

@@ -1,0 +1,152 @@
+"""Where the streaming job writes, each write safe to repeat.
+
+Spark may run a micro-batch a second time after a crash (its output was written, its commit was
+not), so every sink is idempotent for a repeated batch:
+- raw event log (MongoDB): insert by `_id` = event id; an id already there is left as it is;
+- listener features (MongoDB): the whole document replaced by listener id;
+- feature topic (compacted Kafka): the same update again, and compaction keeps the latest;
+- live charts (main DB): plays added once per (checkpoint, batch), recorded in a ledger table in
+  the same transaction as the counts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from pymongo import ReplaceOne
+from pymongo.collection import Collection
+from pymongo.errors import BulkWriteError
+from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy.engine import Engine
+
+from hz45.errors import ServiceUnavailable
+from hz45.settings import Settings
+from hz45.stores import mongo
+from hz45.stores.schema import Timestamp
+from streaming.schema import FIELDS
+
+DUPLICATE_KEY = 11000
+INSERT_CHUNK = 2000
+
+metadata = sa.MetaData()
+
+# Plays per track and hour of event time, counted by the streaming job (the batch feature jobs
+# write their own charts per run date).
+live_track_plays = sa.Table(
+    "live_track_plays_hourly",
+    metadata,
+    sa.Column("hour_start", Timestamp, primary_key=True),
+    sa.Column("track_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("plays", sa.BigInteger, nullable=False),
+)
+
+# Micro-batches already added to the charts, per streaming query (its checkpoint's id).
+applied_batches = sa.Table(
+    "live_chart_batches",
+    metadata,
+    sa.Column("query_id", sa.String(64), primary_key=True),
+    sa.Column("batch_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("applied_at", Timestamp, nullable=False),
+)
+
+
+def event_document(row: dict[str, Any]) -> dict[str, Any]:
+    """The raw log's document of an event: its fields, `_id` the event id, and `event_time` as a
+    BSON date so the log can be queried (and expired) by time."""
+    doc = {name: row[name] for name in FIELDS}
+    doc["_id"] = doc["event_id"]
+    doc["event_time"] = datetime.fromtimestamp(doc["timestamp"] / 1000, tz=timezone.utc)
+    return doc
+
+
+def insert_new(collection: Collection, docs: list[dict[str, Any]]) -> int:
+    """Insert the documents whose `_id` is not in the collection yet; return how many were new."""
+    if not docs:
+        return 0
+    try:
+        return len(collection.insert_many(docs, ordered=False).inserted_ids)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        others = [e for e in errors if e.get("code") != DUPLICATE_KEY]
+        if others:
+            raise ServiceUnavailable(f"MongoDB refused {len(others)} event(s): {others[0].get('errmsg')}") from None
+        return len(docs) - len(errors)
+
+
+def raw_log_writer(settings: Settings, collection: str) -> Callable[[Iterable[Any]], None]:
+    """The function each Spark task runs on its partition of valid events (foreachPartition)."""
+
+    def write(rows: Iterable[Any]) -> None:
+        target = mongo.get_database(settings)[collection]
+        chunk: list[dict[str, Any]] = []
+        for row in rows:
+            chunk.append(event_document(row.asDict()))
+            if len(chunk) == INSERT_CHUNK:
+                insert_new(target, chunk)
+                chunk = []
+        insert_new(target, chunk)
+
+    return write
+
+
+def write_features(collection: Collection, docs: list[dict[str, Any]]) -> None:
+    if docs:
+        collection.bulk_write([ReplaceOne({"_id": d["listener_id"]}, d, upsert=True) for d in docs], ordered=False)
+
+
+def publish(producer: Any, topic: str, updates: Iterator[tuple[int, str]]) -> int:
+    """Send (listener id, JSON document) pairs keyed by listener id and wait for every ack."""
+    failures: list[BaseException] = []
+    sent = 0
+    for listener, document in updates:
+        producer.send(topic, key=str(listener).encode(), value=document.encode()).add_errback(failures.append)
+        sent += 1
+    producer.flush()
+    if failures:
+        raise ServiceUnavailable(f"kafka: {len(failures)} feature update(s) to {topic} not acknowledged: {failures[0]}")
+    return sent
+
+
+def checkpoint_id(folder: Path) -> str:
+    """The id Spark gave the query whose checkpoint is `folder` (kept across restarts)."""
+    return json.loads((folder / "metadata").read_text().splitlines()[0])["id"]
+
+
+def add_chart_plays(engine: Engine, query_id: str, batch_id: int, counts: pd.DataFrame) -> bool:
+    """Add a batch's plays (columns hour_start in epoch ms, track_id, plays) to the live charts
+    unless this batch of this query was added before. Returns whether it was added now."""
+    key = (applied_batches.c.query_id == query_id) & (applied_batches.c.batch_id == batch_id)
+    with engine.begin() as conn:
+        if conn.execute(sa.select(sa.func.count()).select_from(applied_batches).where(key)).scalar():
+            return False
+        conn.execute(applied_batches.insert().values(
+            query_id=query_id, batch_id=batch_id, applied_at=_naive_utc(datetime.now(timezone.utc).timestamp() * 1000)
+        ))
+        if len(counts):
+            rows = [
+                {"hour_start": _naive_utc(h), "track_id": int(t), "plays": int(n)}
+                for h, t, n in zip(counts["hour_start"], counts["track_id"], counts["plays"])
+            ]
+            conn.execute(_add_plays(engine.dialect.name), rows)
+    return True
+
+
+def _naive_utc(epoch_ms: int) -> datetime:
+    """How the main DB stores times (see hz45.stores.schema)."""
+    return datetime.fromtimestamp(int(epoch_ms) / 1000, tz=timezone.utc).replace(tzinfo=None)
+
+
+def _add_plays(dialect: str):
+    table = live_track_plays
+    if dialect in ("mysql", "mariadb"):
+        stmt = mysql.insert(table)
+        return stmt.on_duplicate_key_update(plays=table.c.plays + stmt.inserted.plays)
+    stmt = sqlite.insert(table)
+    return stmt.on_conflict_do_update(index_elements=["hour_start", "track_id"],
+                                      set_={"plays": table.c.plays + stmt.excluded.plays})
