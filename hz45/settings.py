@@ -121,7 +121,7 @@ class SpotifyIngestSettings(Section):
     backoff_factor: float = Field(ge=0)
     backoff_max_s: float = Field(ge=0)
     max_retry_after_s: float = Field(ge=0)
-    fill_dataset: str
+    fill_dataset: str | None
 
 
 class IngestSettings(Section):
