@@ -9,7 +9,7 @@ before and adds only what is new.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import pandas as pd
 from sqlalchemy.engine import Engine
@@ -42,9 +42,6 @@ class IngestReport:
     new_tracks: int = 0
     closed_endpoints: list[str] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
-        return asdict(self)
-
 
 def check_request(genre: str, n_artists: int) -> None:
     if not genre.strip() or '"' in genre:
@@ -64,17 +61,16 @@ def collect(source: SpotifySource, genre: str, n_artists: int, progress: bool = 
     return artists, list(tracks.values())
 
 
-def with_audio_features(source: SpotifySource, tracks: pd.DataFrame, fill_dataset: str) -> pd.DataFrame:
+def with_audio_features(source: SpotifySource, tracks: pd.DataFrame, fill_dataset: str | None) -> pd.DataFrame:
     tracks = with_api_features(tracks, source.audio_features(tracks["spotify_id"].tolist()))
-    if tracks["features_source"].isna().any():
+    if fill_dataset and tracks["features_source"].isna().any():
         tracks = fill_audio_features(tracks, catalog.load(fill_dataset).items)
     return tracks
 
 
-def _artists_credited(artists: list[dict], tracks: list[dict], genre: str) -> pd.DataFrame:
-    """The searched artists (with the genre) and the first credited artist of every track."""
-    credited = [t["artists"][0] for t in tracks]
-    frame = pd.concat([artist_frame(artists, genre), artist_frame(credited, "")], ignore_index=True)
+def _artists_credited(artists: list[dict], tracks: list[dict]) -> pd.DataFrame:
+    """The searched artists and the first credited artist of every track, each once."""
+    frame = artist_frame(artists + [t["artists"][0] for t in tracks])
     return frame.drop_duplicates("spotify_id", keep="first").reset_index(drop=True)
 
 
@@ -119,7 +115,7 @@ def ingest_spotify(
     source = SpotifySource(spotify_client(cfg, environ), cfg)
     artists, tracks = collect(source, genre, n_artists, progress)
     track_rows = with_audio_features(source, track_frame(tracks, genre), cfg.fill_dataset)
-    artist_rows = _artists_credited(artists, tracks, genre)
+    artist_rows = _artists_credited(artists, tracks)
     new_artists, new_tracks = store(artist_rows, track_rows, engine or get_engine(settings=settings))
 
     sources = track_rows["features_source"]

@@ -14,23 +14,17 @@ def _year(release_date: str | None) -> int | None:
     return int(release_date[:4]) if release_date and release_date[:4].isdigit() else None
 
 
-def artist_frame(artists: list[dict], genre: str) -> pd.DataFrame:
-    """One row per artist: spotify_id, name, genre, popularity (NaN where Spotify no longer
-    sends it, and for the simplified artists credited on tracks)."""
+def artist_frame(artists: list[dict]) -> pd.DataFrame:
+    """One row per artist object (full or simplified): spotify_id, name."""
     return pd.DataFrame(
-        {
-            "spotify_id": [a["id"] for a in artists],
-            "name": [a["name"] for a in artists],
-            "genre": genre,
-            "popularity": pd.Series([a.get("popularity") for a in artists], dtype="float64"),
-        },
-        columns=["spotify_id", "name", "genre", "popularity"],
+        {"spotify_id": [a["id"] for a in artists], "name": [a["name"] for a in artists]},
+        columns=["spotify_id", "name"],
     )
 
 
 def track_frame(tracks: list[dict], genre: str) -> pd.DataFrame:
     """One row per track: spotify_id, title, artist_spotify_id (the first credited artist),
-    artist_names, album, release_year, popularity, genre, the AUDIO_FEATURES (only duration_ms
+    artist_names, release_year, popularity, genre, the AUDIO_FEATURES (only duration_ms
     known so far) and features_source (None: no audio features yet)."""
     frame = pd.DataFrame(
         {
@@ -38,7 +32,6 @@ def track_frame(tracks: list[dict], genre: str) -> pd.DataFrame:
             "title": [t["name"] for t in tracks],
             "artist_spotify_id": [t["artists"][0]["id"] for t in tracks],
             "artist_names": [[a["name"] for a in t["artists"]] for t in tracks],
-            "album": [t.get("album", {}).get("name") for t in tracks],
             "release_year": pd.array([_year(t.get("album", {}).get("release_date")) for t in tracks], dtype="Int64"),
             "popularity": pd.Series([t.get("popularity") for t in tracks], dtype="float64"),
             "genre": genre,

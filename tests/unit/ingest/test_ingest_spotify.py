@@ -84,6 +84,15 @@ def test_closed_audio_features_are_filled_from_the_real_tables_or_flagged(fake_s
     assert artists[tracks.loc["2VdSktBqFfkW7y6q5Ik4Z4", "artist_id"]] == "aespa"
 
 
+def test_without_a_fill_dataset_tracks_are_only_flagged(fake_spotify, settings, engine):
+    fake_spotify.serve(*KPOP, "audio_features_forbidden")
+    cfg = settings.ingest.spotify.model_copy(update={"fill_dataset": None})
+    settings = settings.model_copy(update={"ingest": IngestSettings(spotify=cfg)})
+    report = ingest_spotify("k-pop", 5, settings=settings, engine=engine, progress=False)
+    assert (report.tracks, report.filled_by_id, report.filled_by_name, report.flagged) == (11, 0, 0, 11)
+    assert _tracks(engine)["audio_features_missing"].all()
+
+
 def test_a_rerun_adds_no_duplicates(fake_spotify, settings, engine):
     fake_spotify.serve(*KPOP, "audio_features_forbidden")
     first = ingest_spotify("k-pop", 5, settings=settings, engine=engine, progress=False)
