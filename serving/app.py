@@ -70,6 +70,7 @@ def deployment_options(config: ServingConfig) -> dict[str, Any]:
     options: dict[str, Any] = {
         "max_ongoing_requests": d.max_ongoing_requests,
         "ray_actor_options": {"num_cpus": d.num_cpus},
+        "logging_config": {"enable_access_log": d.access_log},
     }
     if d.autoscaling.enabled:
         a = d.autoscaling

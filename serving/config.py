@@ -36,6 +36,7 @@ class DeploymentConfig(_Strict):
     # concurrency; a replica here answers from memory, so it can take many at once.
     max_ongoing_requests: int = Field(default=100, ge=1)
     num_cpus: float = Field(default=0.5, ge=0)
+    access_log: bool = False
     autoscaling: AutoscalingConfig = AutoscalingConfig()
 
 

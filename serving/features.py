@@ -14,6 +14,8 @@ from typing import Any, Callable
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
+from hz45.errors import ServiceUnavailable
+
 log = logging.getLogger(__name__)
 
 # Fields of a feature update (documented with the streaming job that writes them).
@@ -102,7 +104,7 @@ class OnlineFeatures:
         while not self._stop.is_set():
             try:
                 self._follow()
-            except KafkaError as exc:
+            except (KafkaError, ServiceUnavailable) as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("feature topic %s: %s; retrying in %.0fs", self.topic, self.last_error, self.retry_s)
                 self._stop.wait(self.retry_s)

@@ -53,7 +53,7 @@ class BackgroundProducer:
                 self._producer = self.factory()
                 self.last_error = None
                 return
-            except KafkaError as exc:
+            except (KafkaError, ServiceUnavailable) as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("Kafka producer: %s; retrying in %.0fs", self.last_error, self.retry_s)
                 self._stop.wait(self.retry_s)

@@ -20,6 +20,8 @@ from pymongo import ReplaceOne
 from pymongo.collection import Collection
 from pymongo.errors import PyMongoError
 
+from hz45.errors import ServiceUnavailable
+
 log = logging.getLogger(__name__)
 
 
@@ -111,7 +113,7 @@ class LogSink:
         while not self._stop.is_set():
             try:
                 self._consume()
-            except (KafkaError, PyMongoError) as exc:
+            except (KafkaError, PyMongoError, ServiceUnavailable) as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("recommendation log sink: %s; retrying in %.0fs", self.last_error, self.retry_s)
                 self._stop.wait(self.retry_s)

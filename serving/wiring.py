@@ -4,9 +4,11 @@ cache, and the recommendation log sink. Every address comes from the settings.""
 from __future__ import annotations
 
 from kafka import KafkaConsumer, KafkaProducer
-from pymongo import MongoClient
+from pymongo.collection import Collection
 
 from hz45.settings import Settings
+from hz45.stores import kafka as kafka_store
+from hz45.stores import mongo as mongo_store
 from serving.cache import ListenerCache
 from serving.config import ServingConfig, serving_config
 from serving.features import OnlineFeatures
@@ -18,29 +20,25 @@ from serving.watcher import ModelWatcher
 
 
 def _producer(settings: Settings) -> KafkaProducer:
-    k = settings.kafka
-    return KafkaProducer(
-        bootstrap_servers=k.bootstrap_servers,
-        client_id=f"{k.client_id}-serving",
+    return kafka_store.producer(
+        settings,
+        client_id=f"{settings.kafka.client_id}-serving",
         acks="all",
         linger_ms=5,
         # send() runs on the request path: never wait long for topic metadata there.
         max_block_ms=2000,
-        request_timeout_ms=k.timeout_ms,
     )
 
 
 def _feature_consumer(settings: Settings) -> KafkaConsumer:
-    k = settings.kafka
     # No consumer group: every replica reads every partition of the compacted topic.
-    return KafkaConsumer(
-        bootstrap_servers=k.bootstrap_servers,
-        client_id=f"{k.client_id}-serving-features",
+    return kafka_store.consumer(
+        settings=settings,
+        client_id=f"{settings.kafka.client_id}-serving-features",
         group_id=None,
         enable_auto_commit=False,
         # An idle fetch returns after this long, which bounds how stale a replica can be.
         fetch_max_wait_ms=100,
-        request_timeout_ms=max(k.timeout_ms, 30000),
     )
 
 
@@ -69,22 +67,18 @@ def create_service(settings: Settings, config: ServingConfig | None = None) -> R
 
 def create_log_sink(settings: Settings, config: ServingConfig | None = None) -> LogSink:
     config = config or serving_config(settings)
-    k, m = settings.kafka, settings.mongo
 
     def consumer() -> KafkaConsumer:
-        return KafkaConsumer(
-            k.topics.recommendation_log,
-            bootstrap_servers=k.bootstrap_servers,
-            client_id=f"{k.client_id}-recommendation-log-sink",
+        return kafka_store.consumer(
+            settings.kafka.topics.recommendation_log,
+            settings=settings,
+            client_id=f"{settings.kafka.client_id}-recommendation-log-sink",
             group_id=config.log_sink.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
         )
 
-    # The client connects lazily and reconnects by itself, so one serves every retry.
-    client = MongoClient(m.uri, serverSelectionTimeoutMS=m.timeout_ms)
-
-    def collection():
-        return client[m.database][config.log_sink.collection]
+    def collection() -> Collection:
+        return mongo_store.get_database(settings)[config.log_sink.collection]
 
     return LogSink(consumer, collection, config.log_sink.batch_size)
