@@ -137,6 +137,12 @@ class Recommender(ABC):
         timestamp used where present). `items` is the catalogue frame (attributes for content
         models; its item ids join the catalogue even without interactions); `valid` is held-out
         interactions for early stopping / blend fitting where the model uses them."""
+        self._index(train, items)
+        self._fit(train, items=items, valid=valid, callbacks=callbacks)
+        return self
+
+    def _index(self, train: pd.DataFrame, items: pd.DataFrame | None) -> None:
+        """The state every model keeps: id indexes, the items each user saw, item popularity."""
         require_columns(train, ["user_id", "item_id", "value"])
         if len(train) == 0:
             raise ModelError("train frame: no interactions")
@@ -153,8 +159,6 @@ class Recommender(ABC):
         )
         self.seen.data[:] = 1.0
         self.popularity = np.asarray(self.seen.sum(axis=0)).ravel().astype(np.float32)
-        self._fit(train, items=items, valid=valid, callbacks=callbacks)
-        return self
 
     @abstractmethod
     def _fit(self, train, *, items, valid, callbacks) -> None: ...
@@ -182,6 +186,16 @@ class Recommender(ABC):
     def score_users(self, u: np.ndarray) -> np.ndarray:
         """float32 matrix len(u) x n_items of scores over the whole catalogue for user positions
         (-1 = unknown user: the model's cold-start row, popularity unless overridden)."""
+
+    def known_items(self) -> np.ndarray:
+        """Per catalogue position, whether the model learned anything about the item (collaborative
+        models know only items with training interactions)."""
+        return self.popularity > 0
+
+    def score_request(self, u: int, context: Sequence[int] = (), skipped: Sequence[int] = ()) -> np.ndarray:
+        """One user's catalogue scores for a live request. `context` holds recent item ids (newest
+        last) and `skipped` recently skipped ones; models that can use them override this."""
+        return self.score_users(np.array([u], dtype=np.int64))[0]
 
     def cold_scores(self) -> np.ndarray:
         """Scores for a user the model has never seen: item popularity."""

@@ -5,9 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from training.base import ModelError, Recommender
+from training.models.als import ImplicitALS
+from training.models.content import ContentBased
+from training.models.hybrid import Hybrid
+from training.models.ncf import NeuralCF
 from training.models.surprise_models import SVD, KNNBaseline, SVDpp
 
-MODELS: dict[str, type[Recommender]] = {cls.name: cls for cls in (SVD, SVDpp, KNNBaseline)}
+MODELS: dict[str, type[Recommender]] = {
+    cls.name: cls for cls in (SVD, SVDpp, KNNBaseline, NeuralCF, ImplicitALS, ContentBased, Hybrid)
+}
 
 
 def make_model(name: str, **params: Any) -> Recommender:
@@ -22,4 +28,4 @@ def make_model(name: str, **params: Any) -> Recommender:
         raise ModelError(f"model '{name}': {exc}") from None
 
 
-__all__ = ["MODELS", "SVD", "KNNBaseline", "SVDpp", "make_model"]
+__all__ = ["MODELS", "SVD", "ContentBased", "Hybrid", "ImplicitALS", "KNNBaseline", "NeuralCF", "SVDpp", "make_model"]

@@ -1,0 +1,382 @@
+"""The hybrid: a weighted blend of collaborative and content-based scores, with cold start and a
+reason for every recommendation.
+
+Blend. Each component's scores for a user are standardised over the catalogue (z-scores, so
+scales as different as ratings, probabilities and cosines add up), then summed with weights that
+are fitted, not set: the components are trained on most of the training data, the weights are
+searched on the held-out rest to maximise nDCG@10 (a coarse grid over the simplex, then
+coordinate refinement), and with `refit` the components are trained again on all of it.
+
+Items a collaborative component knows nothing about (no training interactions, e.g. a new
+track) take the content component's z-score in that component's place, so a new track is
+reachable through content with the full weight of the blend behind its similarity.
+
+Live requests. `context` (recent track ids, newest last) and `skipped` move the content profile
+and are folded into the implicit-ALS user factors (one least-squares solve), so the list follows
+what the listener just played. A listener the model has never seen is a cold start: with context
+they get tracks popular with listeners who played the same (ALS fold-in) and similar in sound
+(content); without context, the collaborative components' cold rows, i.e. the popular tracks.
+
+Components default to SVD (scikit-surprise), NeuMF, implicit ALS and content-based; ALS is the
+collaborative component added for ranking quality (SVD is fitted to ratings and ranks poorly).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from training import metrics
+from training.base import Recommender, load_model, top_k_indices
+from training.feedback import NEGATIVE_EVENTS, positives
+from training.models.content import ContentBased
+from training.splits import stratified_split
+
+DEFAULT_COMPONENTS: dict[str, dict[str, Any]] = {
+    "svd": {},
+    "ncf": {},
+    "als": {},
+    "content": {},
+}
+BLEND_K = 10
+GRID_STEP = 0.25
+REFINE_STEPS = (0.1, 0.05, 0.02)
+RECENT_PER_USER = 20
+CATALOGUE_FILE = "catalogue.parquet"
+CATALOGUE_COLUMNS = ("item_id", "title", "artist_name", "genre")
+
+
+def zscore(scores: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Standardise each row over the known, finite entries; others become NaN."""
+    scores = np.atleast_2d(scores).astype(np.float32, copy=False)
+    valid = np.isfinite(scores) & known[None, :]
+    count = np.maximum(valid.sum(axis=1, keepdims=True), 1)
+    clean = np.where(valid, scores, 0.0)
+    mean = clean.sum(axis=1, keepdims=True) / count
+    std = np.sqrt(np.where(valid, (clean - mean) ** 2, 0.0).sum(axis=1, keepdims=True) / count)
+    std[~(std > 0)] = 1.0
+    return np.where(valid, (clean - mean) / std, np.nan).astype(np.float32)
+
+
+class Hybrid(Recommender):
+    name = "hybrid"
+
+    def __init__(
+        self,
+        components: Mapping[str, Mapping[str, Any]] | None = None,
+        validation_share: float = 0.1,
+        max_validation_users: int = 1000,
+        refit: bool = True,
+        seed: int = 42,
+    ):
+        self.components = {k: dict(v) for k, v in (components or DEFAULT_COMPONENTS).items()}
+        self.validation_share = float(validation_share)
+        self.max_validation_users = int(max_validation_users)
+        self.refit = bool(refit)
+        self.seed = int(seed)
+
+    # -- fitting ----------------------------------------------------------------------
+
+    def _fit(self, train, *, items, valid, callbacks) -> None:
+        from training.models import make_model
+
+        if valid is None:
+            inner, valid = stratified_split(train, 1.0 - self.validation_share, self.seed)
+        else:
+            inner, train = train, pd.concat([train, valid], ignore_index=True)
+        parts = {name: make_model(name, **params) for name, params in self.components.items()}
+        for part in parts.values():
+            part.fit(inner, items=items)
+        weights = fit_weights(self._validation_scores(parts, inner, valid), BLEND_K)
+        if self.refit:
+            parts = {name: part.clone().fit(train, items=items) for name, part in parts.items()}
+        self._set_parts(parts, weights, train, items)
+
+    @classmethod
+    def assemble(
+        cls,
+        parts: Mapping[str, Recommender],
+        train: pd.DataFrame,
+        valid: pd.DataFrame,
+        items: pd.DataFrame | None = None,
+        **params: Any,
+    ) -> Hybrid:
+        """A hybrid from components already fitted on `train` (e.g. registered versions): only the
+        blend weights are fitted, on `valid`."""
+        hybrid = cls(components={name: part.get_params() for name, part in parts.items()}, refit=False, **params)
+        hybrid._index(train, items)
+        weights = fit_weights(hybrid._validation_scores(dict(parts), train, valid), BLEND_K)
+        hybrid._set_parts(dict(parts), weights, train, items)
+        return hybrid
+
+    def _validation_scores(self, parts, inner, valid):
+        """Per component, z-scores of validation users over the catalogue, with the truth."""
+        truth = positives(valid)
+        inner_users = set(inner["user_id"].unique())
+        truth = truth[truth["user_id"].isin(inner_users)]
+        users = truth["user_id"].unique()
+        if len(users) > self.max_validation_users:
+            users = np.random.default_rng(self.seed).choice(users, self.max_validation_users, replace=False)
+        grouped = truth[truth["user_id"].isin(users)].groupby("user_id")["item_id"].apply(np.asarray)
+        users = grouped.index.to_numpy()
+        ref = next(iter(parts.values()))
+        blocks = self._component_rows(parts, users, ref.items.ids)
+        seen = inner[inner["user_id"].isin(users)]
+        row = pd.Series(np.arange(len(users)), index=users)
+        seen_rows = row[seen["user_id"]].to_numpy()
+        seen_cols = ref.items.positions(seen["item_id"])
+        relevant = [ref.items.positions(v) for v in grouped.to_numpy()]
+        return ValidationSet(blocks, (seen_rows, seen_cols), relevant)
+
+    def _component_rows(self, parts, user_ids: np.ndarray, item_ids: np.ndarray) -> dict[str, np.ndarray]:
+        """z-scored rows per component for these users over `item_ids`, with unknown items
+        filled from the content component."""
+        rows = {}
+        for name, part in parts.items():
+            align = part.items.positions(item_ids)
+            raw = part.score_users(part.users.positions(user_ids))
+            scores = np.full((len(user_ids), len(item_ids)), np.nan, dtype=np.float32)
+            scores[:, align >= 0] = raw[:, align[align >= 0]]
+            known = np.zeros(len(item_ids), dtype=bool)
+            known[align >= 0] = part.known_items()[align[align >= 0]]
+            rows[name] = zscore(scores, known)
+        return _fill_from_content(rows, self._content_name(parts))
+
+    @staticmethod
+    def _content_name(parts) -> str | None:
+        return next((n for n, p in parts.items() if isinstance(p, ContentBased)), None)
+
+    def _set_parts(self, parts, weights: dict[str, float], train: pd.DataFrame, items: pd.DataFrame | None) -> None:
+        self.parts = parts
+        self.weights = weights
+        self._recent_history(train)
+        self.catalogue = _catalogue(self.items.ids, items)
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """Lookups the request path needs: each component's positions in this catalogue and the
+        display label of every item."""
+        self._align = {n: p.items.positions(self.items.ids) for n, p in self.parts.items()}
+        self._aligned = {n: bool((a == np.arange(len(a))).all()) for n, a in self._align.items()}
+        self.labels = np.array([_label(row) for row in self.catalogue.itertuples(index=False)], dtype=object)
+
+    def _recent_history(self, train: pd.DataFrame) -> None:
+        """Each user's latest positive items (time order, newest last), to explain by."""
+        kind = train["event_type"].astype(str) if "event_type" in train.columns else pd.Series("", index=train.index)
+        liked = train[~kind.isin(NEGATIVE_EVENTS)]
+        if "timestamp" in liked.columns:
+            liked = liked.sort_values("timestamp", kind="stable")
+        liked = liked.groupby("user_id").tail(RECENT_PER_USER)
+        u = self.users.positions(liked["user_id"])
+        order = np.argsort(u, kind="stable")
+        self.recent_items = self.items.positions(liked["item_id"].to_numpy())[order].astype(np.int64)
+        self.recent_indptr = np.concatenate([[0], np.cumsum(np.bincount(u, minlength=len(self.users)))])
+
+    # -- scoring ----------------------------------------------------------------------
+
+    def score_users(self, u: np.ndarray) -> np.ndarray:
+        user_ids = np.where(u >= 0, self.users.ids[np.maximum(u, 0)], -1)
+        content_name = self._content_name(self.parts)
+        used = {n: p for n, p in self.parts.items() if self.weights.get(n, 0.0) > 0 or n == content_name}
+        rows = self._component_rows(used, user_ids, self.items.ids)
+        return _blend(rows, self.weights)
+
+    def _predict_pairs(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(u), dtype=np.float32)
+        for user in np.unique(u):
+            rows = np.flatnonzero(u == user)
+            full = self.score_users(np.array([user]))[0]
+            ok = i[rows] >= 0
+            out[rows[ok]] = full[i[rows][ok]]
+        return out
+
+    def request_scores(
+        self, user_id: int, context: Sequence[int] = (), skipped: Sequence[int] = ()
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Blended scores for one live request and each component's weighted contribution.
+        Components with weight 0 are not scored, except content, which fills unknown items."""
+        content_name = self._content_name(self.parts)
+        rows = {}
+        for name, part in self.parts.items():
+            if self.weights.get(name, 0.0) == 0.0 and name != content_name:
+                continue
+            align = self._align[name]
+            raw = part.score_request(part.users.position(user_id), context, skipped)
+            if self._aligned[name]:
+                scores, known = raw, part.known_items()
+            else:
+                scores = np.full(len(self.items), np.nan, dtype=np.float32)
+                scores[align >= 0] = raw[align[align >= 0]]
+                known = np.zeros(len(self.items), dtype=bool)
+                known[align >= 0] = part.known_items()[align[align >= 0]]
+            rows[name] = zscore(scores, known)
+        rows = _fill_from_content(rows, content_name)
+        contributions = {n: self.weights.get(n, 0.0) * np.nan_to_num(r[0]) for n, r in rows.items()}
+        return sum(contributions.values()), contributions
+
+    def recommend(self, user_id, n=10, *, exclude=None, context=None, skipped=None) -> pd.DataFrame:
+        """Top-n for one listener: item_id, score, reason, cold_start; seen, excluded, context and
+        skipped items removed."""
+        ids, scores, reasons, cold = self.recommend_arrays(user_id, n, exclude=exclude, context=context, skipped=skipped)
+        return pd.DataFrame({"item_id": ids, "score": scores, "reason": reasons, "cold_start": cold})
+
+    def recommend_arrays(
+        self, user_id: int, n: int = 10, *, exclude=None, context=None, skipped=None
+    ) -> tuple[np.ndarray, np.ndarray, list[str], bool]:
+        """The request path without pandas: item ids, scores, reasons, and whether the listener
+        was a cold start."""
+        self._check_fitted()
+        context = [int(x) for x in (context or [])]
+        skipped = [int(x) for x in (skipped or [])]
+        u = self.users.position(user_id)
+        total, contributions = self.request_scores(user_id, context, skipped)
+        total = total.astype(np.float32)
+        if u >= 0:
+            total[self.seen.indices[self.seen.indptr[u] : self.seen.indptr[u + 1]]] = -np.inf
+        removed = self.items.positions(list(exclude or []) + context + skipped)
+        total[removed[removed >= 0]] = -np.inf
+        top = top_k_indices(total, n)[0]
+        top = top[np.isfinite(total[top])]
+        reasons = self._reasons(top, contributions, self._anchors(u, context), u, context)
+        return self.items.ids[top], total[top], reasons, u < 0
+
+    # -- reasons ----------------------------------------------------------------------
+
+    def _anchors(self, u: int, context: list[int]) -> np.ndarray:
+        """Positions of the tracks a recommendation can be explained by: context first."""
+        recent = self.recent_items[self.recent_indptr[u] : self.recent_indptr[u + 1]] if u >= 0 else np.empty(0, int)
+        ctx = self.items.positions(context)
+        return np.concatenate([ctx[ctx >= 0][::-1], recent[::-1]]).astype(np.int64)
+
+    def _reasons(self, top: np.ndarray, contributions, anchors: np.ndarray, u: int, context: list[int]) -> list[str]:
+        """A short reason per item: the track it is most similar to where content led (or the
+        item is new), else who it is popular with."""
+        content_name = self._content_name(self.parts)
+        similar_to = np.full(len(top), -1)
+        if content_name is not None and len(anchors):
+            content = self.parts[content_name]
+            cpos = content.items.positions(self.items.ids[top])
+            apos = content.items.positions(self.items.ids[anchors])
+            best, _ = content.closest(np.maximum(cpos, 0), apos[apos >= 0])
+            similar_to = np.where(best >= 0, self.items.positions(content.items.ids[np.maximum(best, 0)]), -1)
+        names = list(contributions)
+        stacked = np.stack([contributions[n][top] for n in names])
+        dominant = [names[k] for k in stacked.argmax(axis=0)]
+        latest = self.items.positions(context[-1:])
+        reasons = []
+        for col, item in enumerate(top):
+            label = self.labels[similar_to[col]] if similar_to[col] >= 0 else None
+            if self.popularity[item] == 0:
+                reasons.append(f"new: similar to {label} you played" if label else "new on 4.5HZ")
+            elif dominant[col] == content_name and label:
+                reasons.append(f"similar to {label} you played")
+            elif u >= 0:
+                reasons.append("popular with listeners like you")
+            elif len(latest) and latest[0] >= 0:
+                reasons.append(f"popular with listeners who played {self.labels[latest[0]]}")
+            else:
+                reasons.append("popular right now")
+        return reasons
+
+    # -- persistence ------------------------------------------------------------------
+
+    def _save_state(self, path: Path) -> None:
+        for name, part in self.parts.items():
+            part.save(path / "components" / name)
+        (path / "weights.json").write_text(json.dumps(self.weights, indent=2))
+        np.savez(path / "recent.npz", items=self.recent_items, indptr=self.recent_indptr)
+        self.catalogue.to_parquet(path / CATALOGUE_FILE, index=False)
+
+    def _load_state(self, path: Path) -> None:
+        self.parts = {name: load_model(path / "components" / name) for name in self.components}
+        self.weights = json.loads((path / "weights.json").read_text())
+        with np.load(path / "recent.npz") as z:
+            self.recent_items, self.recent_indptr = z["items"], z["indptr"]
+        self.catalogue = pd.read_parquet(path / CATALOGUE_FILE)
+        self._prepare()
+
+
+class ValidationSet:
+    """What blend weights are fitted on: z-scored component rows for validation users, the
+    (row, item) cells they saw in training, and each row's relevant item positions."""
+
+    def __init__(self, rows: dict[str, np.ndarray], seen: tuple[np.ndarray, np.ndarray], relevant: list[np.ndarray]):
+        self.names = list(rows)
+        self.rows = [np.nan_to_num(rows[n]) for n in self.names]
+        self.seen = seen
+        self.relevant = relevant
+        self.n_relevant = np.array([len(r) for r in relevant])
+
+    def ndcg(self, weights: Sequence[float], k: int) -> float:
+        total = np.zeros_like(self.rows[0])
+        for w, r in zip(weights, self.rows, strict=True):
+            if w:
+                total += np.float32(w) * r
+        total[self.seen] = -np.inf
+        ranked = top_k_indices(total, k)
+        hits = metrics.hit_matrix(ranked, self.relevant)
+        return metrics.ndcg_at_k(hits, self.n_relevant, k)
+
+
+def fit_weights(valid: ValidationSet, k: int) -> dict[str, float]:
+    """Blend weights (summing to 1) maximising validation nDCG@k: every point of a coarse grid on
+    the simplex, then coordinate steps of decreasing size from the best one."""
+    n = len(valid.names)
+    ticks = np.arange(0, 1 + 1e-9, GRID_STEP)
+    grid = [np.array(w) for w in product(ticks, repeat=n) if abs(sum(w) - 1) < 1e-9]
+    scored = [(valid.ndcg(w, k), tuple(w)) for w in grid]
+    best_score, best = max(scored)
+    best = np.array(best)
+    for step in REFINE_STEPS:
+        improved = True
+        while improved:
+            improved = False
+            for c, sign in product(range(n), (1, -1)):
+                trial = best.copy()
+                trial[c] = max(0.0, trial[c] + sign * step)
+                if trial.sum() == 0:
+                    continue
+                trial /= trial.sum()
+                score = valid.ndcg(trial, k)
+                if score > best_score + 1e-9:
+                    best_score, best, improved = score, trial, True
+    return {name: round(float(w), 4) for name, w in zip(valid.names, best, strict=True)}
+
+
+def _fill_from_content(rows: dict[str, np.ndarray], content_name: str | None) -> dict[str, np.ndarray]:
+    if content_name is None:
+        return rows
+    content = rows[content_name]
+    return {n: (r if n == content_name else np.where(np.isnan(r), content, r)) for n, r in rows.items()}
+
+
+def _blend(rows: dict[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
+    total = np.zeros_like(next(iter(rows.values())))
+    for name, r in rows.items():
+        total += weights.get(name, 0.0) * np.nan_to_num(r)
+    return total
+
+
+def _label(row) -> str:
+    title = row.title if row.title else f"track {row.item_id}"
+    return f"{title} by {row.artist_name}" if row.artist_name else title
+
+
+def _catalogue(item_ids: np.ndarray, items: pd.DataFrame | None) -> pd.DataFrame:
+    """The catalogue the hybrid carries: id, title, artist and genre in position order."""
+    frame = pd.DataFrame({"item_id": item_ids})
+    if items is not None:
+        present = [c for c in CATALOGUE_COLUMNS if c in items.columns]
+        frame = frame.merge(items[present].drop_duplicates("item_id"), on="item_id", how="left")
+    for col in CATALOGUE_COLUMNS[1:]:
+        if col not in frame.columns:
+            frame[col] = ""
+        frame[col] = frame[col].astype("string").fillna("")
+    return frame
+
