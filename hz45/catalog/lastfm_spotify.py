@@ -122,6 +122,34 @@ def _items(tracks: pd.DataFrame, link: pd.DataFrame) -> tuple[pd.DataFrame, pd.S
 def _sample_events(plays: pd.DataFrame, link: pd.DataFrame, items: pd.DataFrame,
                    rng: np.random.Generator, events_per_user: int, days: int) -> pd.DataFrame:
     plays = plays.sort_values(["user_id", "artist_id"], ignore_index=True)
+    user_ids, counts, user_pos, item = _exposures(plays, link, rng, events_per_user)
+    item_row = item - 1  # items are numbered 1..n in row order
+    r = _distance_rank(plays, link, items, user_pos, item_row)
+    n = len(item)
+    skip = rng.random(n) < SKIP_BASE + SKIP_SLOPE * r
+    duration = items["duration_ms"].fillna(items["duration_ms"].median()).to_numpy()[item_row] / 1000.0
+    seconds = _session_seconds(skip, duration, counts, rng, days)
+    like = ~skip & (rng.random(n) < LIKE_RATE * (1 - r))
+    dislike = skip & (rng.random(n) < DISLIKE_RATE * r)
+
+    start = pd.Timestamp(year=int(items["release_year"].max()) + 1, month=1, day=1, tz="UTC")
+    # A like comes halfway through the play, a dislike one second after the skip.
+    kinds = (
+        (np.ones(n, bool), np.where(skip, "skip", "play"), seconds),
+        (like, "like", seconds + duration / 2),
+        (dislike, "dislike", seconds + 1.0),
+    )
+    parts = [
+        frames.interactions(user_ids[user_pos[m]], item[m], np.broadcast_to(kind, n)[m], np.ones(m.sum()),
+                            start + pd.to_timedelta(np.rint(t[m] * 1000), unit="ms"))
+        for m, kind, t in kinds
+    ]
+    events = pd.concat(parts, ignore_index=True)
+    return events.sort_values(["timestamp", "user_id"], kind="stable", ignore_index=True)
+
+
+def _exposures(plays: pd.DataFrame, link: pd.DataFrame, rng: np.random.Generator, events_per_user: int):
+    """(user ids, exposures per user, user position of each exposure, its item id), grouped by user."""
     user_ids, user_start, user_rows = np.unique(plays["user_id"].to_numpy(), return_index=True, return_counts=True)
     weight = plays["weight"].to_numpy(dtype=float)
     user_total = np.add.reduceat(weight, user_start)
@@ -146,44 +174,33 @@ def _sample_events(plays: pd.DataFrame, link: pd.DataFrame, items: pd.DataFrame,
     a_ids, a_start, a_count = np.unique(by_artist["artist_id"].to_numpy(), return_index=True, return_counts=True)
     a = np.searchsorted(a_ids, artist)
     item = by_artist["item_id"].to_numpy()[a_start[a] + (rng.random(n) * a_count[a]).astype(np.int64)]
+    return user_ids, counts, user_pos, item
 
+
+def _distance_rank(plays: pd.DataFrame, link: pd.DataFrame, items: pd.DataFrame,
+                   user_pos: np.ndarray, item_row: np.ndarray) -> np.ndarray:
+    """Percentile (0..1] of each exposure's distance between the track and the user's taste."""
     z = _standardised(items)
-    item_row = item - 1  # items are numbered 1..n in row order
-    profile = pd.DataFrame(z[by_artist["item_id"].to_numpy() - 1]).groupby(by_artist["artist_id"].to_numpy()).mean()
-    user_taste = (pd.DataFrame(profile.loc[plays["artist_id"]].to_numpy() * weight[:, None])
-                  .groupby(row_user).sum().to_numpy()
-                  / user_total[:, None])
-    distance = np.linalg.norm(z[item_row] - user_taste[user_pos], axis=1)
-    r = pd.Series(distance).rank(pct=True).to_numpy()
-    skip = rng.random(n) < SKIP_BASE + SKIP_SLOPE * r
+    profile = pd.DataFrame(z[link["item_id"].to_numpy() - 1]).groupby(link["artist_id"].to_numpy()).mean()
+    weighted = pd.DataFrame(profile.loc[plays["artist_id"]].to_numpy() * plays[["weight"]].to_numpy())
+    by_user = plays["user_id"].to_numpy()
+    taste = weighted.groupby(by_user).sum().to_numpy() / plays.groupby("user_id")["weight"].sum().to_numpy()[:, None]
+    distance = np.linalg.norm(z[item_row] - taste[user_pos], axis=1)
+    return pd.Series(distance).rank(pct=True).to_numpy()
 
-    duration = items["duration_ms"].fillna(items["duration_ms"].median()).to_numpy() / 1000.0
-    gap = np.where(skip, rng.uniform(*SKIP_SECONDS, n), duration[item_row])
+
+def _session_seconds(skip: np.ndarray, duration: np.ndarray, counts: np.ndarray,
+                     rng: np.random.Generator, days: int) -> np.ndarray:
+    """Seconds from the window's start of each exposure (grouped by user, `counts` per user)."""
+    n = len(skip)
+    gap = np.where(skip, rng.uniform(*SKIP_SECONDS, n), duration)
     new_session = rng.random(n) < 1.0 / SESSION_EVENTS
-    new_session[np.r_[0, np.cumsum(counts)[:-1]]] = True
+    new_session[np.r_[0, np.cumsum(counts)[:-1]]] = True  # a user's first exposure opens a session
     session = np.cumsum(new_session) - 1
-    first_of_session = np.flatnonzero(new_session)
     elapsed = np.cumsum(gap) - gap
-    offset = elapsed - elapsed[first_of_session][session]
-    start = pd.Timestamp(year=int(items["release_year"].max()) + 1, month=1, day=1, tz="UTC")
-    session_start = rng.uniform(0, days * 86400.0, len(first_of_session))
-    seconds = session_start[session] + offset
-    like = ~skip & (rng.random(n) < LIKE_RATE * (1 - r))
-    dislike = skip & (rng.random(n) < DISLIKE_RATE * r)
-
-    # A like comes halfway through the play, a dislike one second after the skip.
-    kinds = (
-        (np.ones(n, bool), np.where(skip, "skip", "play"), seconds),
-        (like, "like", seconds + duration[item_row] / 2),
-        (dislike, "dislike", seconds + 1.0),
-    )
-    parts = [
-        frames.interactions(user_ids[user_pos[m]], item[m], np.broadcast_to(kind, n)[m], np.ones(m.sum()),
-                            start + pd.to_timedelta(np.rint(t[m] * 1000), unit="ms"))
-        for m, kind, t in kinds
-    ]
-    events = pd.concat(parts, ignore_index=True)
-    return events.sort_values(["timestamp", "user_id"], kind="stable", ignore_index=True)
+    offset = elapsed - elapsed[np.flatnonzero(new_session)][session]
+    session_start = rng.uniform(0, days * 86400.0, session[-1] + 1)
+    return session_start[session] + offset
 
 
 def _standardised(items: pd.DataFrame) -> np.ndarray:
