@@ -26,25 +26,17 @@ def _register_core_commands() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; usage errors are handled by typer (exit 2), user errors print one line."""
     _register_core_commands()
     _register_stage_commands()
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="hz45")
     except Hz45Error as exc:
         print(f"error: {exc.line()}", file=sys.stderr)
         return 2
-    except typer.Abort:
-        print("aborted", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Exit):
-            return exc.exit_code
-        raise
     return 0
 
 
