@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hz45.errors import ServiceUnavailable
 from serving.config import ServingConfig
-from serving.model import UnknownTrack
+from serving.model import NoSimilarTracks, UnknownTrack
 from serving.registry import NoChampion
 from serving.service import RecommendationService
 from streaming.schema import Event, InvalidEvent, validate_event
@@ -32,7 +32,7 @@ def request_model(config: ServingConfig) -> type[BaseModel]:
 
         user_id: Id
         n: int = Field(default=config.default_n, ge=1, le=config.max_n, description="how many tracks")
-        context: list[Id] = Field(default_factory=list, max_length=MAX_LIST, description="recent tracks, newest first")
+        context: list[Id] = Field(default_factory=list, max_length=MAX_LIST, description="recent tracks, newest last")
         exclude: list[Id] = Field(default_factory=list, max_length=MAX_LIST, description="track ids never to return")
 
     return RecommendationRequest
@@ -54,7 +54,7 @@ class RecommendationsResponse(BaseModel):
     user_id: int
     items: list[RankedTrack]
     cold_start: bool = Field(description="true when the listener was unknown to the model")
-    online_features: bool = Field(description="true when streamed features of the listener were used")
+    online_features: bool = Field(description="true when the listener's streamed plays were part of the context")
     cached: bool
     model: ModelRef
 
@@ -149,6 +149,8 @@ def build_api(
             return service.similar(track_id, n)
         except UnknownTrack:
             return _error(404, f"track {track_id} is not in the served model's catalogue")
+        except NoSimilarTracks as exc:
+            return _error(501, str(exc))
 
     # The raw body goes to the streaming schema's own validator (strict JSON, unique keys), so
     # the API accepts exactly what the producer and the streaming job accept.

@@ -16,15 +16,19 @@ from serving.registry import LoadedVersion, NoChampion, no_champion_message
 from serving.watcher import ModelWatcher
 
 
-def merge_context(explicit: list[int], recent: list[int], limit: int) -> list[int]:
-    """The request's own recent tracks first, then the streamed ones, without repeats."""
+def merge_context(streamed: list[int], explicit: list[int], limit: int) -> list[int]:
+    """The model's context, newest last: the streamed plays (the feature topic lists them newest
+    first), then the request's own recent tracks. A track that appears twice counts at its latest
+    position; the request's tracks are never cut, the streamed ones are cut to `limit` in all."""
     out: list[int] = []
     seen: set[int] = set()
-    for track in (*explicit, *recent):
+    for track in reversed([*reversed(streamed), *explicit]):
         if track not in seen:
             seen.add(track)
             out.append(track)
-    return out[: max(limit, len(explicit))]
+    out.reverse()
+    keep = max(limit, len(explicit))
+    return out[len(out) - keep :] if keep else []
 
 
 class RecommendationService:
@@ -74,16 +78,15 @@ class RecommendationService:
     def _compute(
         self, loaded: LoadedVersion, user_id: int, n: int, context: list[int], exclude: list[int]
     ) -> dict[str, Any]:
-        features = self.features.get(user_id)
-        recent = self.features.recent_tracks(user_id) if features else []
+        streamed = self.features.recent_tracks(user_id)
         result = loaded.model.recommend(
-            user_id, n, merge_context(context, recent, self.config.context_tracks), exclude, features
+            user_id, n, merge_context(streamed, context, self.config.context_tracks), exclude
         )
         return {
             "user_id": user_id,
             "items": [{"item_id": r.item_id, "score": r.score, "reason": r.reason} for r in result.items],
             "cold_start": result.cold_start,
-            "online_features": features is not None,
+            "online_features": bool(streamed),
             "model": {"name": loaded.ref.name, "version": loaded.ref.version},
         }
 

@@ -64,7 +64,7 @@ def app(tmp_path_factory, dataset):
     kafka_store.ensure_topics(settings)
     database = mongo_store.get_database(settings)
 
-    promote(uri, MODEL, register(dataset, uri, MODEL, tmp / "v1", context_weight=3.0))
+    promote(uri, MODEL, register(dataset, uri, MODEL, tmp, factors=32))
 
     import ray
     from ray import serve
@@ -112,8 +112,8 @@ def test_a_known_listener_gets_a_personal_list(app, dataset):
 def test_an_unknown_listener_gets_the_cold_start_list(app, dataset):
     body = app["client"].get(f"/recommendations/{UNKNOWN_LISTENER + 1}").json()
     assert body["cold_start"] is True and len(body["items"]) == 10
-    most_played = dataset.interactions["item_id"].value_counts().index[0]
-    assert body["items"][0]["item_id"] == most_played
+    popular = set(dataset.interactions["item_id"].value_counts().index[:100])
+    assert {i["item_id"] for i in body["items"]} <= popular
 
 
 def test_post_takes_context_and_exclusions(app):
@@ -142,7 +142,7 @@ def test_model_and_health(app):
     model = client.get("/model")
     check_against_openapi(client, model, "/model")
     assert model.json()["version"] == "1" and model.json()["alias"] == "champion"
-    assert model.json()["metrics"]["context_weight"] == 3.0
+    assert set(model.json()["metrics"]) >= {"blend_weight_als", "blend_weight_content"}
     health = client.get("/healthz").json()
     assert health["status"] == "ok" and health["kafka"]["connected"] is True
 
@@ -279,7 +279,7 @@ async def _request_stream(url: str, stop: asyncio.Event, concurrency: int) -> li
 
 def test_a_promotion_under_load_swaps_with_no_failed_request(app, dataset):
     uri, url = app["uri"], app["url"]
-    version = register(dataset, uri, MODEL, app["tmp"] / "v2", context_weight=5.0)
+    version = register(dataset, uri, MODEL, app["tmp"], factors=16)
     assert version == "2"
 
     async def scenario() -> list[tuple[int, str | None]]:

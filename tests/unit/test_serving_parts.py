@@ -49,11 +49,15 @@ def test_the_store_applies_updates_and_reports_each_listener():
     assert (store.applied, store.rejected, len(store)) == (4, 1, 1)
 
 
-def test_merge_context_puts_the_request_first_without_repeats():
-    assert merge_context([4, 1], [1, 2, 3, 5], limit=4) == [4, 1, 2, 3]
-    assert merge_context([], [1, 2, 3], limit=2) == [1, 2]
-    # the request's own tracks are never cut by the limit
-    assert merge_context([1, 2, 3], [4], limit=2) == [1, 2, 3]
+def test_merge_context_is_newest_last_with_the_request_after_the_stream():
+    # streamed newest first (as the feature topic has it), request newest last
+    assert merge_context([3, 2, 1], [4, 5], limit=10) == [1, 2, 3, 4, 5]
+    # a track played again counts where it was played last
+    assert merge_context([3, 2, 1], [2], limit=10) == [1, 3, 2]
+    # the streamed tracks are cut to the limit, oldest first; the request's own never are
+    assert merge_context([3, 2, 1], [], limit=2) == [2, 3]
+    assert merge_context([9], [1, 2, 3], limit=2) == [1, 2, 3]
+    assert merge_context([3, 2, 1], [], limit=0) == []
 
 
 def test_a_log_record_becomes_a_document_keyed_by_request():
