@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from pymongo import MongoClient
@@ -45,7 +46,8 @@ def _client(uri: str, timeout_ms: int) -> MongoClient:
         client.admin.command("ping")
     except ConnectionFailure as exc:
         client.close()
-        reason = str(exc).split(",")[0].split("Timeout:")[0].strip()
+        # pymongo appends its timeouts and the whole topology; the first clause says enough.
+        reason = re.split(r" \(configured timeouts|, Timeout:", str(exc))[0]
         raise ServiceUnavailable(f"MongoDB at {display_uri(uri)} does not answer: {reason}",
                                  "start it with `make services-up`") from None
     return client
