@@ -31,10 +31,15 @@ services-up: $(STAMP)
 services-down:
 	@if [ -x $(BIN)/hz45 ]; then $(BIN)/hz45 services down; fi
 
+# The MLflow UI and REST API on the embedded store, one worker; the variables let a test serve
+# its own store on a free port.
+MLFLOW_PORT ?= 5000
+MLFLOW_STORE ?= sqlite:///mlruns/mlflow.db
+MLFLOW_ARTIFACTS ?= mlruns/artifacts
 mlflow-ui: $(STAMP)
-	mkdir -p mlruns/artifacts
-	$(BIN)/mlflow server --backend-store-uri sqlite:///mlruns/mlflow.db \
-	  --artifacts-destination mlruns/artifacts --host 127.0.0.1 --port 5000 --workers 1
+	mkdir -p $(MLFLOW_ARTIFACTS)
+	$(BIN)/mlflow server --backend-store-uri $(MLFLOW_STORE) \
+	  --artifacts-destination $(MLFLOW_ARTIFACTS) --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1
 
 clean:
 	rm -rf run data/cache .pytest_cache
