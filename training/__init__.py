@@ -23,7 +23,24 @@ Every model is configured only by its constructor's keyword arguments and shares
         # context: recent item ids (newest last), used by content-based and hybrid models
     model.save(directory); load_model(directory)   # model.json (class + params) + state files
 
-Names for make_model: see training.models.MODELS.
+Names for make_model (training.models.MODELS): svd, svdpp, knn_baseline (scikit-surprise),
+ncf (GMF/MLP/NeuMF, TensorFlow; epoch-based), als (implicit ALS), content (audio features and
+genres), rating_blend (ridge blend of rating models), hybrid (the served model).
+
+Hybrid and its MLflow pyfunc (training.models.hybrid, training.pyfunc)
+---------------------------------------------------------------------
+    hybrid = Hybrid(components={"svd": {...}, "ncf": {...}, "als": {...}, "content": {...}})
+    hybrid.fit(train, items=dataset.items)       # blend weights fitted on a validation split
+    Hybrid.assemble(fitted_components, train, valid, items)   # from already fitted components
+    hybrid.recommend(user_id, n, exclude=..., context=..., skipped=...)
+        -> DataFrame(item_id, score, reason, cold_start)
+    build_hybrid_pyfunc(hybrid, path)            # an MLflow pyfunc model folder
+    log_hybrid(hybrid, name="hybrid", registered_model_name=None, **log_model_kwargs) -> ModelInfo
+    # pyfunc input: DataFrame(user_id, [n], [context], [exclude], [skipped]); output rows:
+    # user_id, rank, item_id, score, reason, cold_start. After mlflow.pyfunc.load_model(uri),
+    # model.unwrap_python_model().recommend_one(user_id, n, context=..., exclude=..., skipped=...)
+    # is the same answer without the DataFrame round trip (the low-latency path for serving).
+    hybrid.parts["content"].similar_items(item_id, n)   # content neighbours of a track
 
 Evaluation (training.evaluation); each takes an unfitted model and a hz45 Dataset, returns a table
 -----------------------------------------------------------------------------------------------

@@ -76,12 +76,23 @@ def require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str = "tr
         raise ModelError(f"{what}: missing column(s) {', '.join(missing)}", f"has {', '.join(map(str, frame.columns))}")
 
 
+# Rows longer than this select their top k from a candidate set found with a sampled threshold.
+LONG_ROW = 65_536
+SAMPLE_STRIDE = 64
+
+
 def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k largest scores of each row, best first (argpartition, then sort only k)."""
     scores = np.atleast_2d(scores)
     k = min(k, scores.shape[1])
     if k <= 0:
         return np.empty((scores.shape[0], 0), dtype=np.int64)
+    if scores.shape[1] >= LONG_ROW and k * SAMPLE_STRIDE * 4 < scores.shape[1]:
+        return np.stack([_top_k_long_row(row, k) for row in scores])
+    return _partition_rows(scores, k)
+
+
+def _partition_rows(scores: np.ndarray, k: int) -> np.ndarray:
     if k < scores.shape[1]:
         part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     else:
@@ -89,6 +100,18 @@ def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
     part_scores = np.take_along_axis(scores, part, axis=1)
     order = np.argsort(-part_scores, axis=1, kind="stable")
     return np.take_along_axis(part, order, axis=1)
+
+
+def _top_k_long_row(row: np.ndarray, k: int) -> np.ndarray:
+    """Exact top k of a long row without partitioning all of it: the k-th largest of a strided
+    sample is a lower bound of the row's k-th largest, so every top-k score is >= it and one
+    comparison pass leaves a small candidate set (about k * SAMPLE_STRIDE) to partition."""
+    sample = row[::SAMPLE_STRIDE]
+    threshold = np.partition(sample, len(sample) - k)[len(sample) - k]
+    if not np.isfinite(threshold):
+        return _partition_rows(row[None, :], k)[0]
+    candidates = np.flatnonzero(row >= threshold)
+    return candidates[_partition_rows(row[candidates][None, :], min(k, len(candidates)))[0]]
 
 
 class Recommender(ABC):

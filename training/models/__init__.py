@@ -9,10 +9,11 @@ from training.models.als import ImplicitALS
 from training.models.content import ContentBased
 from training.models.hybrid import Hybrid
 from training.models.ncf import NeuralCF
+from training.models.rating_blend import RatingBlend
 from training.models.surprise_models import SVD, KNNBaseline, SVDpp
 
 MODELS: dict[str, type[Recommender]] = {
-    cls.name: cls for cls in (SVD, SVDpp, KNNBaseline, NeuralCF, ImplicitALS, ContentBased, Hybrid)
+    cls.name: cls for cls in (SVD, SVDpp, KNNBaseline, NeuralCF, ImplicitALS, ContentBased, Hybrid, RatingBlend)
 }
 
 
@@ -28,4 +29,4 @@ def make_model(name: str, **params: Any) -> Recommender:
         raise ModelError(f"model '{name}': {exc}") from None
 
 
-__all__ = ["MODELS", "SVD", "ContentBased", "Hybrid", "ImplicitALS", "KNNBaseline", "NeuralCF", "SVDpp", "make_model"]
+__all__ = ["MODELS", "SVD", "ContentBased", "Hybrid", "ImplicitALS", "KNNBaseline", "NeuralCF", "RatingBlend", "SVDpp", "make_model"]

@@ -137,15 +137,10 @@ class Hybrid(Recommender):
     def _component_rows(self, parts, user_ids: np.ndarray, item_ids: np.ndarray) -> dict[str, np.ndarray]:
         """z-scored rows per component for these users over `item_ids`, with unknown items
         filled from the content component."""
-        rows = {}
-        for name, part in parts.items():
-            align = part.items.positions(item_ids)
-            raw = part.score_users(part.users.positions(user_ids))
-            scores = np.full((len(user_ids), len(item_ids)), np.nan, dtype=np.float32)
-            scores[:, align >= 0] = raw[:, align[align >= 0]]
-            known = np.zeros(len(item_ids), dtype=bool)
-            known[align >= 0] = part.known_items()[align[align >= 0]]
-            rows[name] = zscore(scores, known)
+        rows = {
+            name: _zscored(part, part.score_users(part.users.positions(user_ids)), part.items.positions(item_ids))
+            for name, part in parts.items()
+        }
         return _fill_from_content(rows, self._content_name(parts))
 
     @staticmethod
@@ -206,16 +201,8 @@ class Hybrid(Recommender):
         for name, part in self.parts.items():
             if self.weights.get(name, 0.0) == 0.0 and name != content_name:
                 continue
-            align = self._align[name]
             raw = part.score_request(part.users.position(user_id), context, skipped)
-            if self._aligned[name]:
-                scores, known = raw, part.known_items()
-            else:
-                scores = np.full(len(self.items), np.nan, dtype=np.float32)
-                scores[align >= 0] = raw[align[align >= 0]]
-                known = np.zeros(len(self.items), dtype=bool)
-                known[align >= 0] = part.known_items()[align[align >= 0]]
-            rows[name] = zscore(scores, known)
+            rows[name] = _zscored(part, raw, None if self._aligned[name] else self._align[name])
         rows = _fill_from_content(rows, content_name)
         contributions = {n: self.weights.get(n, 0.0) * np.nan_to_num(r[0]) for n, r in rows.items()}
         return sum(contributions.values()), contributions
@@ -347,6 +334,19 @@ def fit_weights(valid: ValidationSet, k: int) -> dict[str, float]:
                 if score > best_score + 1e-9:
                     best_score, best, improved = score, trial, True
     return {name: round(float(w), 4) for name, w in zip(valid.names, best, strict=True)}
+
+
+def _zscored(part: Recommender, raw: np.ndarray, align: np.ndarray | None) -> np.ndarray:
+    """A component's raw scores (rows over its own catalogue) as z-scores over another
+    catalogue, given each item's position in the component (-1: unknown); None: same catalogue."""
+    raw = np.atleast_2d(raw)
+    if align is None:
+        return zscore(raw, part.known_items())
+    scores = np.full((raw.shape[0], len(align)), np.nan, dtype=np.float32)
+    scores[:, align >= 0] = raw[:, align[align >= 0]]
+    known = np.zeros(len(align), dtype=bool)
+    known[align >= 0] = part.known_items()[align[align >= 0]]
+    return zscore(scores, known)
 
 
 def _fill_from_content(rows: dict[str, np.ndarray], content_name: str | None) -> dict[str, np.ndarray]:
