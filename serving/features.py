@@ -12,9 +12,8 @@ import threading
 from typing import Any, Callable
 
 from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
 
-from hz45.errors import ServiceUnavailable
+from serving.worker import BackgroundWorker
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +35,7 @@ def parse_update(key: bytes | None, value: bytes | None) -> tuple[int, dict[str,
     return int(doc[LISTENER_FIELD]), doc
 
 
-class OnlineFeatures:
+class OnlineFeatures(BackgroundWorker):
     """Follows the feature topic on a daemon thread; `get` is safe from any thread."""
 
     def __init__(
@@ -46,25 +45,14 @@ class OnlineFeatures:
         on_update: Callable[[int], None] = lambda listener: None,
         retry_s: float = 2.0,
     ):
+        super().__init__("online-features", retry_s)
         self.consumer_factory = consumer_factory
         self.topic = topic
         self.on_update = on_update
-        self.retry_s = retry_s
         self._features: dict[int, dict[str, Any]] = {}
         self.replayed = threading.Event()
         self.applied = 0
         self.rejected = 0
-        self.last_error: str | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="online-features", daemon=True)
-
-    def start(self) -> OnlineFeatures:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
 
     def get(self, listener: int) -> dict[str, Any] | None:
         return self._features.get(listener)
@@ -100,16 +88,7 @@ class OnlineFeatures:
         self.applied += 1
         self.on_update(listener)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._follow()
-            except (KafkaError, ServiceUnavailable) as exc:
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("feature topic %s: %s; retrying in %.0fs", self.topic, self.last_error, self.retry_s)
-                self._stop.wait(self.retry_s)
-
-    def _follow(self) -> None:
+    def work(self) -> None:
         consumer = self.consumer_factory()
         try:
             partitions = self._partitions(consumer)
@@ -119,7 +98,7 @@ class OnlineFeatures:
             consumer.seek_to_beginning(*partitions)
             end = consumer.end_offsets(partitions)
             self.last_error = None
-            while not self._stop.is_set():
+            while not self.stopping:
                 for records in consumer.poll(timeout_ms=200).values():
                     for record in records:
                         self.apply(record.key, record.value)
@@ -131,10 +110,10 @@ class OnlineFeatures:
 
     def _partitions(self, consumer: KafkaConsumer) -> list[TopicPartition]:
         """The topic's partitions, waiting for the topic to be created."""
-        while not self._stop.is_set():
+        while not self.stopping:
             ids = consumer.partitions_for_topic(self.topic)
             if ids:
                 return [TopicPartition(self.topic, p) for p in sorted(ids)]
             self.last_error = f"topic {self.topic} does not exist yet"
-            self._stop.wait(self.retry_s)
+            self.pause(self.retry_s)
         return []

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import threading
 from typing import Any, Callable
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from hz45.errors import ServiceUnavailable
-
-log = logging.getLogger(__name__)
+from serving.worker import BackgroundWorker
 
 
 def encode_key(listener_id: int) -> bytes:
@@ -29,34 +26,20 @@ def encode_value(value: dict[str, Any] | bytes) -> bytes:
     return value if isinstance(value, bytes) else json.dumps(value, separators=(",", ":")).encode()
 
 
-class BackgroundProducer:
+class BackgroundProducer(BackgroundWorker):
     def __init__(self, factory: Callable[[], KafkaProducer], retry_s: float = 2.0):
+        super().__init__("kafka-producer", retry_s)
         self.factory = factory
-        self.retry_s = retry_s
         self._producer: KafkaProducer | None = None
-        self.last_error: str | None = None
         self.failed_sends = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._connect, name="kafka-producer", daemon=True)
-
-    def start(self) -> BackgroundProducer:
-        self._thread.start()
-        return self
 
     @property
     def connected(self) -> bool:
         return self._producer is not None
 
-    def _connect(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._producer = self.factory()
-                self.last_error = None
-                return
-            except (KafkaError, ServiceUnavailable) as exc:
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("Kafka producer: %s; retrying in %.0fs", self.last_error, self.retry_s)
-                self._stop.wait(self.retry_s)
+    def work(self) -> None:
+        self._producer = self.factory()
+        self.last_error = None
 
     def send(self, topic: str, listener_id: int, value: dict[str, Any] | bytes):
         """Queue one record keyed by listener id; the returned future resolves when the broker
@@ -93,6 +76,6 @@ class BackgroundProducer:
         self.last_error = f"{type(exc).__name__}: {exc}"
 
     def close(self) -> None:
-        self._stop.set()
+        self.stop()
         if self._producer is not None:
             self._producer.close(timeout=5)

@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import uuid
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
 from kafka import KafkaConsumer
-from kafka.errors import KafkaError
 from pymongo import ReplaceOne
 from pymongo.collection import Collection
-from pymongo.errors import PyMongoError
 
-from hz45.errors import ServiceUnavailable
+from serving.worker import BackgroundWorker
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +75,7 @@ def write_batch(collection: Collection, raws: Iterable[bytes]) -> int:
     return len(ops)
 
 
-class LogSink:
+class LogSink(BackgroundWorker):
     """Consumes the log topic in a consumer group and writes each polled batch, committing the
     offsets only after MongoDB has the batch (at-least-once, made exact by the upsert)."""
 
@@ -89,40 +86,20 @@ class LogSink:
         batch_size: int,
         retry_s: float = 2.0,
     ):
+        super().__init__("recommendation-log-sink", retry_s)
         self.consumer_factory = consumer_factory
         self.collection_factory = collection_factory
         self.batch_size = batch_size
-        self.retry_s = retry_s
         self.written = 0
-        self.last_error: str | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="recommendation-log-sink", daemon=True)
-
-    def start(self) -> LogSink:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
 
     def status(self) -> dict[str, Any]:
-        return {"running": self._thread.is_alive(), "written": self.written, "last_error": self.last_error}
+        return {"running": self.running, "written": self.written, "last_error": self.last_error}
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._consume()
-            except (KafkaError, PyMongoError, ServiceUnavailable) as exc:
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("recommendation log sink: %s; retrying in %.0fs", self.last_error, self.retry_s)
-                self._stop.wait(self.retry_s)
-
-    def _consume(self) -> None:
+    def work(self) -> None:
         collection = self.collection_factory()
         consumer = self.consumer_factory()
         try:
-            while not self._stop.is_set():
+            while not self.stopping:
                 polled = consumer.poll(timeout_ms=500, max_records=self.batch_size)
                 raws = [r.value for records in polled.values() for r in records]
                 if not raws:

@@ -1,0 +1,197 @@
+"""Load on the serving app's `/recommendations` against a no-op Ray Serve endpoint with the same
+deployment settings, measured in the same run, for the real catalogue and for 1,000,000 dummy
+tracks. Targets: zero errors; throughput and p50 within 20% of the no-op's; p99 under 50 ms at
+100 requests/s.
+
+For each catalogue a fresh local Ray (2 CPUs) runs both apps side by side; each endpoint gets a
+closed loop (fixed concurrency, the throughput it sustains) and an open loop at 100 requests/s
+(latency at the target rate), `--duration` seconds each. Listeners are drawn from the model's
+training users, with a share of never-seen ones (cold start). The per-listener cache is on, as
+deployed; its hit rate is reported beside the figures.
+
+    .venv/bin/python benchmarks/serving_load.py            # needs `hz45 services up`
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import psutil
+from fastapi import FastAPI, Query
+from ray import serve
+
+# The load generator sits beside this script; the registry helper is the serving tests' own.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
+
+from loadgen import closed_loop, open_loop, user_paths  # noqa: E402
+from serving_model import promote, register  # noqa: E402
+
+from hz45.catalog import load  # noqa: E402
+from hz45.settings import ROOT, load_settings  # noqa: E402
+from hz45.stores import kafka as kafka_store  # noqa: E402
+from serving.app import deployment_options, start_local  # noqa: E402
+from serving.config import serving_config  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "serving_load.json"
+TARGET_RATIO, TARGET_P99_MS, OPEN_RATE = 0.8, 50.0, 100.0
+MODEL = "hz45-hybrid-bench"
+# label -> (catalog dataset, loader options): the real music catalogue and 1,000,000 dummy tracks.
+CATALOGUES = {
+    "real": ("lastfm-spotify", {}),
+    "dummy1m": ("dummy", {"n_users": 20_000, "n_tracks": 1_000_000, "n_events": 2_000_000}),
+}
+
+noop_api = FastAPI()
+
+
+@serve.deployment
+@serve.ingress(noop_api)
+class NoOp:
+    """The framework alone: same ingress, same route and parameter checks, no model."""
+
+    @noop_api.get("/recommendations/{user_id}")
+    async def recommendations(self, user_id: int, n: int = Query(10, ge=1, le=100)) -> dict[str, Any]:
+        return {"user_id": user_id, "items": []}
+
+
+def wait_ready(url: str, timeout_s: float = 300) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            health = httpx.get(f"{url}/healthz", timeout=5).json()
+            if health["status"] == "ok" and health["features"]["replayed"]:
+                return health
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise SystemExit(f"the app at {url} did not become ready")
+
+
+def measure(url: str, paths, args) -> dict[str, Any]:
+    asyncio.run(closed_loop(url, paths, args.concurrency, args.warmup))
+    closed = asyncio.run(closed_loop(url, paths, args.concurrency, args.duration)).summary()
+    opened = asyncio.run(open_loop(url, paths, OPEN_RATE, args.duration)).summary()
+    return {"closed": closed, "open": opened}
+
+
+def run_catalogue(label: str, tracking_uri: str, model: str, users: np.ndarray, args) -> dict[str, Any]:
+    """Both endpoints on one fresh local Ray, measured one after the other."""
+    import ray
+
+    env = {"HZ45_MLFLOW__TRACKING_URI": tracking_uri, "HZ45_SERVING__MODEL_NAME": model}
+    os.environ.update(env)
+    settings = load_settings()
+    kafka_store.ensure_topics(settings)
+    config = serving_config(settings)
+    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": env}, log_to_driver=False)
+    try:
+        url = start_local(settings)
+        serve.run(NoOp.options(**deployment_options(config)).bind(), name="noop", route_prefix="/noop")
+        wait_ready(url)
+        paths = user_paths(users, args.unknown_share, 10, seed=7)
+        out = {"noop": measure(f"{url}/noop", paths, args), "recommendations": measure(url, paths, args)}
+        health = httpx.get(f"{url}/healthz", timeout=10).json()
+        out["cache_hit_rate"] = round(
+            health["cache"]["hits"] / max(1, health["cache"]["hits"] + health["cache"]["misses"]), 3
+        )
+        out["model_version"] = health["model"]["version"]
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+    return {f"{label}_{k}": v for k, v in flatten(out).items()}
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}_"))
+        else:
+            flat[name] = value
+    return flat
+
+
+def verdict(results: dict[str, Any], label: str) -> dict[str, Any]:
+    r = lambda key: results[f"{label}_{key}"]  # noqa: E731
+    rps_ratio = r("recommendations_closed_rps") / r("noop_closed_rps")
+    # p50 "within 20%": the model's p50 at most 1.25x the no-op's (the no-op's is at least 80% of it).
+    p50_ratio = r("noop_closed_p50_ms") / r("recommendations_closed_p50_ms")
+    return {
+        f"{label}_rps_ratio_to_noop": round(rps_ratio, 3),
+        f"{label}_p50_ratio_noop_to_model": round(p50_ratio, 3),
+        f"{label}_meets_targets": bool(
+            r("recommendations_closed_errors") + r("recommendations_open_errors") == 0
+            and rps_ratio >= TARGET_RATIO
+            and p50_ratio >= TARGET_RATIO
+            and r("recommendations_open_p99_ms") < TARGET_P99_MS
+        ),
+    }
+
+
+def machine() -> str:
+    mem = psutil.virtual_memory().total / 2**30
+    python = platform.python_version()
+    return f"{platform.machine()} {os.cpu_count()} cores, {mem:.0f} GiB, shared with other work, Python {python}"
+
+
+def prepare(name: str, dataset_name: str, options: dict[str, Any], registry: Path) -> tuple[str, np.ndarray, int]:
+    """Fit the hybrid on a catalogue, register it as champion; returns (tracking URI, the
+    training listeners, catalogue size)."""
+    dataset = load(dataset_name, **options)
+    folder = registry / name
+    folder.mkdir(parents=True, exist_ok=True)
+    uri = f"sqlite:///{folder}/mlflow.db"
+    promote(uri, MODEL, register(dataset, uri, MODEL, folder))
+    return uri, np.sort(dataset.interactions["user_id"].unique()), len(dataset.items)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds per endpoint and mode")
+    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--concurrency", type=int, default=16, help="connections of the closed loop")
+    parser.add_argument("--unknown-share", type=float, default=0.1, help="share of never-seen listeners")
+    parser.add_argument("--catalogue", choices=sorted(CATALOGUES), action="append", help="default: all")
+    args = parser.parse_args()
+
+    results: dict[str, Any] = {"load_average_before": round(os.getloadavg()[0], 2)}
+    registry = ROOT / "data" / "bench" / "serving_load"
+    for label in args.catalogue or sorted(CATALOGUES):
+        dataset_name, options = CATALOGUES[label]
+        uri, users, tracks = prepare(label, dataset_name, options, registry)
+        results[f"{label}_tracks"] = tracks
+        results.update(run_catalogue(label, uri, MODEL, users, args))
+        results.update(verdict(results, label))
+        print(json.dumps({k: v for k, v in results.items() if k.startswith(label)}, indent=1), flush=True)
+    results.update(
+        {
+            "load_average_after": round(os.getloadavg()[0], 2),
+            "duration_s": args.duration,
+            "concurrency": args.concurrency,
+            "open_loop_rate": OPEN_RATE,
+            "unknown_listener_share": args.unknown_share,
+            "command": "python benchmarks/serving_load.py " + " ".join(sys.argv[1:]),
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": machine(),
+        }
+    )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
