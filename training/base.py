@@ -124,6 +124,9 @@ class Recommender(ABC):
     epoch_based: ClassVar[bool] = False
     # Whether `predict` returns ratings on the training scale (RMSE makes sense) or only ranks.
     predicts_ratings: ClassVar[bool] = False
+    # Whether scoring a whole catalogue costs far more than one matrix-vector product (a neural
+    # network per item); the hybrid then scores such a model on a shortlist per request.
+    costly_scoring: ClassVar[bool] = False
 
     # Fitted state shared by all models.
     users: IdIndex

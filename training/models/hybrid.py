@@ -73,12 +73,14 @@ class Hybrid(Recommender):
         validation_share: float = 0.1,
         max_validation_users: int = 1000,
         refit: bool = True,
+        candidates: int = 1000,
         seed: int = 42,
     ):
         self.components = {k: dict(v) for k, v in (components or DEFAULT_COMPONENTS).items()}
         self.validation_share = float(validation_share)
         self.max_validation_users = int(max_validation_users)
         self.refit = bool(refit)
+        self.candidates = int(candidates)
         self.seed = int(seed)
 
     # -- fitting ----------------------------------------------------------------------
@@ -153,6 +155,27 @@ class Hybrid(Recommender):
         self._recent_history(train)
         self.catalogue = _catalogue(self.items.ids, items)
         self._prepare()
+        self.shortlist_stats = {name: self._score_stats(name) for name in self._shortlisted()}
+
+    def _shortlisted(self) -> list[str]:
+        """Costly components that requests score on a shortlist only (catalogue > candidates)."""
+        if not 0 < self.candidates < len(self.items):
+            return []
+        return [n for n, p in self.parts.items() if p.costly_scoring and self.weights.get(n, 0.0) > 0]
+
+    def _score_stats(self, name: str) -> np.ndarray:
+        """Mean and standard deviation of a component's scores over its known items, per user
+        (last row: a listener it has never seen), so a shortlist can be standardised exactly as
+        the whole catalogue would be."""
+        part = self.parts[name]
+        users = np.concatenate([part.users.positions(self.users.ids), [-1]])
+        known = part.known_items()
+        stats = np.empty((len(users), 2), dtype=np.float32)
+        for start in range(0, len(users), 256):
+            rows = part.score_users(users[start : start + 256])[:, known]
+            stats[start : start + 256] = np.column_stack([rows.mean(axis=1), rows.std(axis=1)])
+        stats[~(stats[:, 1] > 0), 1] = 1.0
+        return stats
 
     def _prepare(self) -> None:
         """Lookups the request path needs: each component's positions in this catalogue and the
@@ -192,20 +215,51 @@ class Hybrid(Recommender):
         return out
 
     def request_scores(
-        self, user_id: int, context: Sequence[int] = (), skipped: Sequence[int] = ()
+        self, user_id: int, context: Sequence[int] = (), skipped: Sequence[int] = (), blocked: np.ndarray | None = None
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Blended scores for one live request and each component's weighted contribution.
-        Components with weight 0 are not scored, except content, which fills unknown items."""
+        """Blended scores for one live request (-inf on `blocked` positions) and each component's
+        weighted contribution. Components with weight 0 are not scored (content always is: it fills
+        unknown items). Costly components are scored only on the `candidates` best items of the
+        rest of the blend, standardised with their per-user statistics from fit time."""
         content_name = self._content_name(self.parts)
+        shortlisted = set(self.shortlist_stats)
         rows = {}
         for name, part in self.parts.items():
-            if self.weights.get(name, 0.0) == 0.0 and name != content_name:
+            if name in shortlisted or (self.weights.get(name, 0.0) == 0.0 and name != content_name):
                 continue
             raw = part.score_request(part.users.position(user_id), context, skipped)
             rows[name] = _zscored(part, raw, None if self._aligned[name] else self._align[name])
         rows = _fill_from_content(rows, content_name)
         contributions = {n: self.weights.get(n, 0.0) * np.nan_to_num(r[0]) for n, r in rows.items()}
-        return sum(contributions.values()), contributions
+        total = np.sum(list(contributions.values()), axis=0).astype(np.float32)
+        if blocked is not None:
+            total[blocked] = -np.inf
+        if shortlisted:
+            short = top_k_indices(total, self.candidates)[0]
+            short = short[np.isfinite(total[short])]
+            u = self.users.position(user_id)
+            for name in shortlisted:
+                contributions[name] = self._shortlist_contribution(name, u, short, rows.get(content_name))
+                total[short] += contributions[name][short]
+            outside = np.ones(len(total), dtype=bool)
+            outside[short] = False
+            total[outside] = -np.inf
+        return total, contributions
+
+    def _shortlist_contribution(self, name: str, u: int, short: np.ndarray, content_z) -> np.ndarray:
+        part = self.parts[name]
+        pu = part.users.position(int(self.users.ids[u])) if u >= 0 else -1
+        mean, std = self.shortlist_stats[name][u if u >= 0 else -1]
+        pos = self._align[name][short]
+        z = np.full(len(short), np.nan, dtype=np.float32)
+        known = (pos >= 0) & part.known_items()[np.maximum(pos, 0)]
+        if known.any():
+            z[known] = (part._predict_pairs(np.full(int(known.sum()), pu), pos[known]) - mean) / std
+        if content_z is not None:
+            z = np.where(np.isnan(z), content_z[0][short], z)
+        out = np.zeros(len(self.items), dtype=np.float32)
+        out[short] = self.weights[name] * np.nan_to_num(z)
+        return out
 
     def recommend(self, user_id, n=10, *, exclude=None, context=None, skipped=None) -> pd.DataFrame:
         """Top-n for one listener: item_id, score, reason, cold_start; seen, excluded, context and
@@ -222,12 +276,11 @@ class Hybrid(Recommender):
         context = [int(x) for x in (context or [])]
         skipped = [int(x) for x in (skipped or [])]
         u = self.users.position(user_id)
-        total, contributions = self.request_scores(user_id, context, skipped)
-        total = total.astype(np.float32)
-        if u >= 0:
-            total[self.seen.indices[self.seen.indptr[u] : self.seen.indptr[u + 1]]] = -np.inf
         removed = self.items.positions(list(exclude or []) + context + skipped)
-        total[removed[removed >= 0]] = -np.inf
+        blocked = removed[removed >= 0]
+        if u >= 0:
+            blocked = np.concatenate([blocked, self.seen.indices[self.seen.indptr[u] : self.seen.indptr[u + 1]]])
+        total, contributions = self.request_scores(user_id, context, skipped, blocked)
         top = top_k_indices(total, n)[0]
         top = top[np.isfinite(total[top])]
         reasons = self._reasons(top, contributions, self._anchors(u, context), u, context)
@@ -278,6 +331,7 @@ class Hybrid(Recommender):
             part.save(path / "components" / name)
         (path / "weights.json").write_text(json.dumps(self.weights, indent=2))
         np.savez(path / "recent.npz", items=self.recent_items, indptr=self.recent_indptr)
+        np.savez(path / "shortlist_stats.npz", **self.shortlist_stats)
         self.catalogue.to_parquet(path / CATALOGUE_FILE, index=False)
 
     def _load_state(self, path: Path) -> None:
@@ -287,6 +341,8 @@ class Hybrid(Recommender):
             self.recent_items, self.recent_indptr = z["items"], z["indptr"]
         self.catalogue = pd.read_parquet(path / CATALOGUE_FILE)
         self._prepare()
+        with np.load(path / "shortlist_stats.npz") as z:
+            self.shortlist_stats = {name: z[name] for name in z.files}
 
 
 class ValidationSet:

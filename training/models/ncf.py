@@ -40,6 +40,7 @@ class NeuralCF(Recommender):
 
     name = "ncf"
     epoch_based = True
+    costly_scoring = True
 
     def __init__(
         self,

@@ -115,3 +115,18 @@ def test_assemble_from_fitted_components(hybrid, tiny, catalogue):
 def test_unfitted_hybrid_says_so():
     with pytest.raises(ModelError, match="not fitted"):
         Hybrid().recommend(1)
+
+
+def test_shortlisted_neural_scores_equal_the_full_catalogue_path(hybrid, tmp_path):
+    model = load_model(hybrid.save(tmp_path / "h"))
+    model.weights = {"svd": 0.2, "ncf": 0.3, "als": 0.3, "content": 0.2}
+    full_total, _ = model.request_scores(2)  # candidates >= catalogue: every component on every item
+    model.candidates = 20
+    model.shortlist_stats = {name: model._score_stats(name) for name in model._shortlisted()}
+    assert list(model.shortlist_stats) == ["ncf"]
+    short_total, contributions = model.request_scores(2)
+    kept = np.flatnonzero(np.isfinite(short_total))
+    assert len(kept) == 20 and (contributions["ncf"][kept] != 0).any()
+    np.testing.assert_allclose(short_total[kept], full_total[kept], rtol=1e-4, atol=1e-4)
+    recs = model.recommend(2, 5)
+    assert len(recs) == 5 and set(recs["item_id"]) <= set(model.items.ids[kept])
