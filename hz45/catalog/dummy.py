@@ -168,8 +168,13 @@ def event_chunks(world: World, n_events: int, seed: int) -> Iterator[tuple[np.nd
         user = np.minimum(user, len(cum_activity) - 1)
         genre = (world.user_genre_cdf[user] < rng.random(n, dtype=np.float32)[:, None]).sum(axis=1)
         genre = np.minimum(genre, len(GENRES) - 1)
-        draw = low[genre, None] + rng.random((n, CANDIDATES)) * (high - low)[genre, None]
-        pos = np.clip(np.searchsorted(cum_weight, draw, side="right"), first[genre, None], last[genre, None])
+        draw = (low[genre, None] + rng.random((n, CANDIDATES)) * (high - low)[genre, None]).ravel()
+        # Searched in increasing order the draws walk cum_weight front to back, which at a
+        # million tracks is about twice as fast as searching them in random order.
+        by_value = np.argsort(draw)
+        pos = np.empty(draw.size, dtype=np.int64)
+        pos[by_value] = np.searchsorted(cum_weight, draw[by_value], side="right")
+        pos = np.clip(pos.reshape(n, CANDIDATES), first[genre, None], last[genre, None])
         candidates = order[pos]
         affinity = np.einsum("nkd,nd->nk", world.track_vec[candidates], world.user_vec[user])
         best = np.argmax(affinity / np.float32(SCALE) + rng.gumbel(size=(n, CANDIDATES)), axis=1)
