@@ -162,7 +162,7 @@ class FeaturesSink:
         if self.producer is not None:
             sinks.publish(self.producer, self.topic, ((r["listener_id"], r["document"]) for r in rows))
         if self.collection is not None:
-            sinks.write_features(self.collection, [{"_id": r["listener_id"], **json.loads(r["document"])} for r in rows])
+            sinks.replace_documents(self.collection, [{"_id": r["listener_id"], **json.loads(r["document"])} for r in rows])
 
     def close(self) -> None:
         if self.producer is not None:
