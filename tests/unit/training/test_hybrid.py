@@ -130,3 +130,21 @@ def test_shortlisted_neural_scores_equal_the_full_catalogue_path(hybrid, tmp_pat
     np.testing.assert_allclose(short_total[kept], full_total[kept], rtol=1e-4, atol=1e-4)
     recs = model.recommend(2, 5)
     assert len(recs) == 5 and set(recs["item_id"]) <= set(model.items.ids[kept])
+
+
+def test_log_hybrid_registers_a_version_with_its_signature(hybrid, tmp_path):
+    from mlflow import MlflowClient
+
+    from training.pyfunc import log_hybrid
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    try:
+        with mlflow.start_run():
+            info = log_hybrid(hybrid, registered_model_name="hybrid-test")
+        version = MlflowClient().get_model_version("hybrid-test", "1")
+        assert version.run_id == info.run_id
+        loaded = mlflow.pyfunc.load_model("models:/hybrid-test/1")
+        assert loaded.metadata.signature == SIGNATURE
+        assert len(loaded.predict(pd.DataFrame({"user_id": [3], "n": [2]}))) == 2
+    finally:
+        mlflow.set_tracking_uri(None)

@@ -130,3 +130,13 @@ def test_content_profile_follows_context_and_skips(fitted):
     assert all((i - 100) % 3 == 1 for i in recs["item_id"])
     similar = content.similar_items(101, 3)
     assert all((i - 100) % 3 == 1 for i in similar["item_id"])
+
+
+@pytest.mark.parametrize("architecture", ["gmf", "mlp", "neumf"])
+def test_ncf_numpy_scoring_equals_the_keras_network(architecture, tiny):
+    model = make_model("ncf", **{**FAST["ncf"], "architecture": architecture, "epochs": 1}).fit(tiny.interactions)
+    u = model.users.positions(tiny.interactions["user_id"].to_numpy()[:25])
+    i = model.items.positions(tiny.interactions["item_id"].to_numpy()[::-1][:25])
+    keras_scores = model.network.predict({"user": u.astype("int32"), "item": i.astype("int32")}, verbose=0)
+    np.testing.assert_allclose(model._predict_pairs(u, i), keras_scores, rtol=1e-4, atol=1e-5)
+    assert model.score_users(u[:3]).shape == (3, len(model.items))
