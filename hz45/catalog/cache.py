@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -48,9 +50,10 @@ def read(folder: Path) -> Dataset | None:
 
 
 def write(dataset: Dataset, folder: Path) -> None:
-    """Write to a temporary folder and rename it, so a reader never sees half a cache entry."""
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    """Write to a private temporary folder and rename it into place, so a reader never sees half
+    an entry and two processes filling the same entry do not clash (the first rename wins; the
+    entries are equal, as the key says)."""
+    tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     (tmp / "extras").mkdir(parents=True)
     for name in FRAMES:
         _write_frame(getattr(dataset, name), tmp / f"{name}.parquet")
@@ -58,8 +61,10 @@ def write(dataset: Dataset, folder: Path) -> None:
         _write_frame(frame, tmp / "extras" / f"{name}.parquet")
     info = {"name": dataset.name, "extras": list(dataset.extras), "notes": dataset.notes}
     (tmp / "dataset.json").write_text(json.dumps(info, indent=1))
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)
+    try:
+        tmp.rename(folder)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _write_frame(frame: pd.DataFrame, path: Path) -> None:
