@@ -13,25 +13,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hz45.catalog import dummy, write_dummy
 from hz45.catalog.base import AUDIO_FEATURES
+from training_results import write_results  # benchmarks/ is the script's folder, so on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results" / "dummy_generator.json"
 TARGET_WALL_S, TARGET_RSS_MIB = 180, 4096
 
 
@@ -116,17 +113,9 @@ def main() -> None:
         "target_wall_s": TARGET_WALL_S,
         "target_peak_rss_mib": TARGET_RSS_MIB,
         "load_average_before": round(load_before, 2),
-        "load_average_after": round(os.getloadavg()[0], 2),
-        "command": "python benchmarks/dummy_generator.py " + " ".join(sys.argv[1:]),
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.machine()} {psutil.cpu_count()} cores, "
-                   f"{psutil.virtual_memory().total / 2**30:.0f} GiB, shared with other work, Python "
-                   f"{platform.python_version()}",
     }
     shutil.rmtree(uniform)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=1) + "\n")
-    print(json.dumps(figures, indent=1))
+    write_results("dummy_generator", figures)
 
 
 if __name__ == "__main__":
