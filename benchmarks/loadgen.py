@@ -27,6 +27,13 @@ class Result:
     errors: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
 
+    def add(self, other: Result) -> None:
+        self.duration_s += other.duration_s
+        self.latencies_ms += other.latencies_ms
+        self.errors += other.errors
+        for status, count in other.statuses.items():
+            self.statuses[status] = self.statuses.get(status, 0) + count
+
     def summary(self) -> dict[str, float]:
         lat = np.asarray(self.latencies_ms) if self.latencies_ms else np.asarray([np.nan])
         return {
@@ -74,10 +81,10 @@ def _target(url: str) -> tuple[str, int, str]:
     return parts.hostname, parts.port or 80, parts.path.rstrip("/")
 
 
-async def _one(conn: Connection, path: str, started: float, result: Result) -> None:
+async def _one(conn: Connection, path: str, started: float, result: Result, timeout_s: float) -> None:
     try:
-        status = await conn.get(path)
-    except (OSError, ValueError, asyncio.IncompleteReadError):
+        status = await asyncio.wait_for(conn.get(path), timeout_s)
+    except (OSError, ValueError, asyncio.IncompleteReadError, asyncio.TimeoutError):
         conn.close()
         result.errors += 1
         return
@@ -88,7 +95,9 @@ async def _one(conn: Connection, path: str, started: float, result: Result) -> N
         result.errors += 1
 
 
-async def closed_loop(url: str, paths: Callable[[], str], concurrency: int, duration_s: float) -> Result:
+async def closed_loop(
+    url: str, paths: Callable[[], str], concurrency: int, duration_s: float, timeout_s: float = 10.0
+) -> Result:
     host, port, prefix = _target(url)
     result = Result(duration_s)
     end = time.perf_counter() + duration_s
@@ -96,14 +105,24 @@ async def closed_loop(url: str, paths: Callable[[], str], concurrency: int, dura
     async def worker() -> None:
         conn = Connection(host, port)
         while time.perf_counter() < end:
-            await _one(conn, prefix + paths(), time.perf_counter(), result)
+            await _one(conn, prefix + paths(), time.perf_counter(), result, timeout_s)
         conn.close()
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return result
 
 
-async def open_loop(url: str, paths: Callable[[], str], rate: float, duration_s: float) -> Result:
+async def open_loop(
+    url: str,
+    paths: Callable[[], str],
+    rate: float,
+    duration_s: float,
+    timeout_s: float = 10.0,
+    max_in_flight: int = 512,
+) -> Result:
+    """Requests on a fixed schedule; one that would exceed `max_in_flight` open requests is not
+    sent and counts as an error, so an overloaded server cannot make the client open sockets
+    without bound."""
     host, port, prefix = _target(url)
     result = Result(duration_s)
     idle: list[Connection] = []
@@ -111,7 +130,7 @@ async def open_loop(url: str, paths: Callable[[], str], rate: float, duration_s:
 
     async def send(scheduled: float) -> None:
         conn = idle.pop() if idle else Connection(host, port)
-        await _one(conn, prefix + paths(), scheduled, result)
+        await _one(conn, prefix + paths(), scheduled, result, timeout_s)
         idle.append(conn)
 
     start = time.perf_counter()
@@ -120,6 +139,9 @@ async def open_loop(url: str, paths: Callable[[], str], rate: float, duration_s:
         delay = scheduled - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
+        if len(tasks) >= max_in_flight:
+            result.errors += 1
+            continue
         task = asyncio.create_task(send(scheduled))
         tasks.add(task)
         task.add_done_callback(tasks.discard)

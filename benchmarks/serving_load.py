@@ -5,7 +5,8 @@ tracks. Targets: zero errors; throughput and p50 within 20% of the no-op's; p99 
 
 For each catalogue a fresh local Ray (2 CPUs) runs both apps side by side; each endpoint gets a
 closed loop (fixed concurrency, the throughput it sustains) and an open loop at 100 requests/s
-(latency at the target rate), `--duration` seconds each. Listeners are drawn from the model's
+(latency at the target rate), `--duration` seconds each, taken in alternating 10 s slices so the
+machine's other load weighs on both endpoints alike. Listeners are drawn from the model's
 training users, with a share of never-seen ones (cold start). The per-listener cache is on, as
 deployed; its hit rate is reported beside the figures.
 
@@ -35,7 +36,7 @@ from ray import serve
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
 
-from loadgen import closed_loop, open_loop, user_paths  # noqa: E402
+from loadgen import Result, closed_loop, open_loop, user_paths  # noqa: E402
 from serving_model import promote, register  # noqa: E402
 
 from hz45.catalog import load  # noqa: E402
@@ -43,6 +44,7 @@ from hz45.settings import ROOT, load_settings  # noqa: E402
 from hz45.stores import kafka as kafka_store  # noqa: E402
 from serving.app import deployment_options, start_local  # noqa: E402
 from serving.config import serving_config  # noqa: E402
+from serving.registry import NoChampion, Registry  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "serving_load.json"
 TARGET_RATIO, TARGET_P99_MS, OPEN_RATE = 0.8, 50.0, 100.0
@@ -79,11 +81,21 @@ def wait_ready(url: str, timeout_s: float = 300) -> dict[str, Any]:
     raise SystemExit(f"the app at {url} did not become ready")
 
 
-def measure(url: str, paths, args) -> dict[str, Any]:
-    asyncio.run(closed_loop(url, paths, args.concurrency, args.warmup))
-    closed = asyncio.run(closed_loop(url, paths, args.concurrency, args.duration)).summary()
-    opened = asyncio.run(open_loop(url, paths, OPEN_RATE, args.duration)).summary()
-    return {"closed": closed, "open": opened}
+def measure(targets: dict[str, str], paths, args) -> dict[str, Any]:
+    """Each endpoint in each mode for `duration` seconds, taken in alternating slices so that a
+    change in the machine's other load falls on both endpoints alike."""
+    loops = {
+        "closed": lambda url: closed_loop(url, paths, args.concurrency, args.slice),
+        "open": lambda url: open_loop(url, paths, OPEN_RATE, args.slice),
+    }
+    for url in targets.values():
+        asyncio.run(closed_loop(url, paths, args.concurrency, args.warmup))
+    totals = {(name, mode): Result(0.0) for name in targets for mode in loops}
+    for _ in range(max(1, round(args.duration / args.slice))):
+        for mode, loop in loops.items():
+            for name, url in targets.items():
+                totals[name, mode].add(asyncio.run(loop(url)))
+    return {name: {mode: totals[name, mode].summary() for mode in loops} for name in targets}
 
 
 def run_catalogue(label: str, tracking_uri: str, model: str, users: np.ndarray, args) -> dict[str, Any]:
@@ -101,7 +113,7 @@ def run_catalogue(label: str, tracking_uri: str, model: str, users: np.ndarray, 
         serve.run(NoOp.options(**deployment_options(config)).bind(), name="noop", route_prefix="/noop")
         wait_ready(url)
         paths = user_paths(users, args.unknown_share, 10, seed=7)
-        out = {"noop": measure(f"{url}/noop", paths, args), "recommendations": measure(url, paths, args)}
+        out = measure({"noop": f"{url}/noop", "recommendations": url}, paths, args)
         health = httpx.get(f"{url}/healthz", timeout=10).json()
         out["cache_hit_rate"] = round(
             health["cache"]["hits"] / max(1, health["cache"]["hits"] + health["cache"]["misses"]), 3
@@ -148,37 +160,46 @@ def machine() -> str:
 
 
 def prepare(name: str, dataset_name: str, options: dict[str, Any], registry: Path) -> tuple[str, np.ndarray, int]:
-    """Fit the hybrid on a catalogue, register it as champion; returns (tracking URI, the
-    training listeners, catalogue size)."""
+    """Fit the hybrid on a catalogue and register it as champion, or reuse the one an earlier run
+    registered; returns (tracking URI, the training listeners, catalogue size)."""
     dataset = load(dataset_name, **options)
     folder = registry / name
     folder.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{folder}/mlflow.db"
-    promote(uri, MODEL, register(dataset, uri, MODEL, folder))
+    try:
+        Registry(uri, MODEL, "champion").resolve()
+    except NoChampion:
+        started = time.perf_counter()
+        promote(uri, MODEL, register(dataset, uri, MODEL, folder))
+        print(f"{name}: hybrid fitted and registered in {time.perf_counter() - started:.0f}s", flush=True)
     return uri, np.sort(dataset.interactions["user_id"].unique()), len(dataset.items)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=60.0, help="seconds per endpoint and mode")
+    parser.add_argument("--slice", type=float, default=10.0, help="seconds per turn of one endpoint")
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=16, help="connections of the closed loop")
     parser.add_argument("--unknown-share", type=float, default=0.1, help="share of never-seen listeners")
     parser.add_argument("--catalogue", choices=sorted(CATALOGUES), action="append", help="default: all")
     args = parser.parse_args()
 
-    results: dict[str, Any] = {"load_average_before": round(os.getloadavg()[0], 2)}
+    # A run of some catalogues keeps the others' figures from an earlier run, each with its date.
+    results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     registry = ROOT / "data" / "bench" / "serving_load"
     for label in args.catalogue or sorted(CATALOGUES):
         dataset_name, options = CATALOGUES[label]
         uri, users, tracks = prepare(label, dataset_name, options, registry)
+        results[f"{label}_load_average_before"] = round(os.getloadavg()[0], 2)
         results[f"{label}_tracks"] = tracks
         results.update(run_catalogue(label, uri, MODEL, users, args))
         results.update(verdict(results, label))
+        results[f"{label}_load_average_after"] = round(os.getloadavg()[0], 2)
+        results[f"{label}_date"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         print(json.dumps({k: v for k, v in results.items() if k.startswith(label)}, indent=1), flush=True)
     results.update(
         {
-            "load_average_after": round(os.getloadavg()[0], 2),
             "duration_s": args.duration,
             "concurrency": args.concurrency,
             "open_loop_rate": OPEN_RATE,
