@@ -127,6 +127,10 @@ class SearchSpace(BaseModel):
             raise ValueError(f"'{sorted(both)[0]}' is both fixed and searched")
         return self
 
+    def replace(self, **changes: Any) -> SearchSpace:
+        """A copy with top-level keys replaced, validated like the YAML (tests, quick sweeps)."""
+        return SearchSpace.model_validate({**self.model_dump(), **changes})
+
     def to_tune(self) -> dict[str, Any]:
         """The searched parameters as Ray Tune domains (Optuna converts them)."""
         return {name: domain.to_tune() for name, domain in self.params.items()}
