@@ -34,7 +34,7 @@ from ray import serve
 
 # The load generator sits beside this script; the registry helper is the serving tests' own.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from loadgen import Result, closed_loop, open_loop, user_paths  # noqa: E402
 from serving_model import promote, register  # noqa: E402

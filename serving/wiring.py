@@ -24,7 +24,9 @@ def _producer(settings: Settings) -> KafkaProducer:
         settings,
         client_id=f"{settings.kafka.client_id}-serving",
         acks="all",
-        linger_ms=5,
+        # Log records are fire-and-forget: gathering 20 ms of them per request to the broker costs
+        # the broker and this replica far less CPU than one request per record.
+        linger_ms=20,
         # send() runs on the request path: never wait long for topic metadata there.
         max_block_ms=2000,
     )

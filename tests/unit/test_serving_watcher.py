@@ -1,0 +1,60 @@
+"""The alias watcher against a real MLflow registry (SQLite in a temporary folder): nothing to
+serve before a promotion, a swap when the alias moves, and a version that fails to load never
+replacing the one being served."""
+
+import mlflow
+import pytest
+from serving_model import promote, register
+
+from hz45.catalog import load
+from serving.registry import Registry
+from serving.watcher import ModelWatcher
+
+NAME = "hz45-hybrid-watch"
+
+
+class Unloadable(mlflow.pyfunc.PythonModel):
+    def load_context(self, context):
+        raise RuntimeError("artifacts unreadable")
+
+    def predict(self, context, model_input, params=None):
+        return model_input
+
+
+def register_unloadable(uri: str) -> str:
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(name="model", python_model=Unloadable(), registered_model_name=NAME)
+    return str(info.registered_model_version)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("watch")
+    return Registry(f"sqlite:///{folder}/mlflow.db", NAME, "champion"), folder
+
+
+def test_the_watcher_follows_the_alias_and_keeps_serving_through_a_broken_version(registry):
+    registry, folder = registry
+    swapped = []
+    watcher = ModelWatcher(registry, interval_s=60, on_swap=swapped.append)
+
+    assert watcher.check() is False and watcher.current is None
+    assert "hz45 promote" in watcher.last_error
+
+    dataset = load("dummy")
+    promote(registry.uri, NAME, register(dataset, registry.uri, NAME, folder, factors=8))
+    assert watcher.check() is True
+    assert watcher.current.ref.version == "1" and [s.ref.version for s in swapped] == ["1"]
+    assert watcher.check() is False  # same version: nothing reloaded
+
+    promote(registry.uri, NAME, register_unloadable(registry.uri))
+    assert watcher.check() is False and watcher.check() is False
+    assert watcher.current.ref.version == "1"
+    assert "version 2 failed to load" in watcher.last_error
+    assert len(watcher.current.model.recommend(int(dataset.users["user_id"].iloc[0]), 5, [], []).items) == 5
+
+    promote(registry.uri, NAME, register(dataset, registry.uri, NAME, folder, factors=4))
+    assert watcher.check() is True and watcher.current.ref.version == "3"
+    assert [s.ref.version for s in swapped] == ["1", "3"] and watcher.swaps == 2
