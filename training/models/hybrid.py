@@ -33,10 +33,10 @@ import numpy as np
 import pandas as pd
 
 from training import metrics
-from training.base import Recommender, load_model, top_k_indices
+from training.base import Recommender, top_k_indices
 from training.feedback import NEGATIVE_EVENTS, positives
+from training.models.blend import Blend
 from training.models.content import ContentBased
-from training.splits import stratified_split
 
 DEFAULT_COMPONENTS: dict[str, dict[str, Any]] = {
     "svd": {},
@@ -64,7 +64,7 @@ def zscore(scores: np.ndarray, known: np.ndarray) -> np.ndarray:
     return np.where(valid, (clean - mean) / std, np.nan).astype(np.float32)
 
 
-class Hybrid(Recommender):
+class Hybrid(Blend):
     name = "hybrid"
 
     def __init__(
@@ -85,20 +85,8 @@ class Hybrid(Recommender):
 
     # -- fitting ----------------------------------------------------------------------
 
-    def _fit(self, train, *, items, valid, callbacks) -> None:
-        from training.models import make_model
-
-        if valid is None:
-            inner, valid = stratified_split(train, 1.0 - self.validation_share, self.seed)
-        else:
-            inner, train = train, pd.concat([train, valid], ignore_index=True)
-        parts = {name: make_model(name, **params) for name, params in self.components.items()}
-        for part in parts.values():
-            part.fit(inner, items=items)
-        weights = fit_weights(self._validation_scores(parts, inner, valid), BLEND_K)
-        if self.refit:
-            parts = {name: part.clone().fit(train, items=items) for name, part in parts.items()}
-        self._set_parts(parts, weights, train, items)
+    def _fit_blend(self, parts, inner, valid) -> None:
+        self.weights = fit_weights(self._validation_scores(parts, inner, valid), BLEND_K)
 
     @classmethod
     def assemble(
@@ -113,8 +101,8 @@ class Hybrid(Recommender):
         blend weights are fitted, on `valid`."""
         hybrid = cls(components={name: part.get_params() for name, part in parts.items()}, refit=False, **params)
         hybrid._index(train, items)
-        weights = fit_weights(hybrid._validation_scores(dict(parts), train, valid), BLEND_K)
-        hybrid._set_parts(dict(parts), weights, train, items)
+        hybrid._fit_blend(dict(parts), train, valid)
+        hybrid._set_parts(dict(parts), train, items)
         return hybrid
 
     def _validation_scores(self, parts, inner, valid):
@@ -149,9 +137,8 @@ class Hybrid(Recommender):
     def _content_name(parts) -> str | None:
         return next((n for n, p in parts.items() if isinstance(p, ContentBased)), None)
 
-    def _set_parts(self, parts, weights: dict[str, float], train: pd.DataFrame, items: pd.DataFrame | None) -> None:
+    def _set_parts(self, parts, train: pd.DataFrame, items: pd.DataFrame | None) -> None:
         self.parts = parts
-        self.weights = weights
         self._recent_history(train)
         self.catalogue = _catalogue(self.items.ids, items)
         self._prepare()
@@ -327,15 +314,14 @@ class Hybrid(Recommender):
     # -- persistence ------------------------------------------------------------------
 
     def _save_state(self, path: Path) -> None:
-        for name, part in self.parts.items():
-            part.save(path / "components" / name)
+        self._save_parts(path)
         (path / "weights.json").write_text(json.dumps(self.weights, indent=2))
         np.savez(path / "recent.npz", items=self.recent_items, indptr=self.recent_indptr)
         np.savez(path / "shortlist_stats.npz", **self.shortlist_stats)
         self.catalogue.to_parquet(path / CATALOGUE_FILE, index=False)
 
     def _load_state(self, path: Path) -> None:
-        self.parts = {name: load_model(path / "components" / name) for name in self.components}
+        self.parts = self._load_parts(path)
         self.weights = json.loads((path / "weights.json").read_text())
         with np.load(path / "recent.npz") as z:
             self.recent_items, self.recent_indptr = z["items"], z["indptr"]

@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from training.base import ModelError, Recommender, load_model
+from training.base import ModelError
 from training.feedback import as_ratings
-from training.splits import stratified_split
+from training.models.blend import Blend
 
 DEFAULT_COMPONENTS: dict[str, dict[str, Any]] = {
     "svd": {"n_epochs": 40, "lr_all": 0.01, "reg_all": 0.1},
@@ -28,7 +27,7 @@ DEFAULT_COMPONENTS: dict[str, dict[str, Any]] = {
 }
 
 
-class RatingBlend(Recommender):
+class RatingBlend(Blend):
     name = "rating_blend"
     predicts_ratings = True
 
@@ -46,23 +45,17 @@ class RatingBlend(Recommender):
         self.refit = bool(refit)
         self.seed = int(seed)
 
-    def _fit(self, train, *, items, valid, callbacks) -> None:
-        from training.models import make_model
-
-        if valid is None:
-            inner, valid = stratified_split(train, 1.0 - self.validation_share, self.seed)
-        else:
-            inner, train = train, pd.concat([train, valid], ignore_index=True)
-        parts = {name: make_model(name, **params) for name, params in self.components.items()}
+    def _check_parts(self, parts) -> None:
         for name, part in parts.items():
             if not part.predicts_ratings:
                 raise ModelError(f"rating_blend: component '{name}' does not predict ratings")
-            part.fit(inner, items=items)
+
+    def _fit_blend(self, parts, inner, valid) -> None:
         truth = as_ratings(valid)
         x = np.column_stack([p.predict(truth["user_id"], truth["item_id"]) for p in parts.values()])
         self.intercept, self.weights = _ridge(x.astype(np.float64), truth["rating"].to_numpy(np.float64), self.ridge)
-        if self.refit:
-            parts = {name: part.clone().fit(train, items=items) for name, part in parts.items()}
+
+    def _set_parts(self, parts, train, items) -> None:
         self.parts = parts
         ratings = as_ratings(train)["rating"]
         self.rating_scale = (float(ratings.min()), float(ratings.max()))
@@ -90,13 +83,12 @@ class RatingBlend(Recommender):
         return self._combine(columns)
 
     def _save_state(self, path: Path) -> None:
-        for name, part in self.parts.items():
-            part.save(path / "components" / name)
+        self._save_parts(path)
         state = {"intercept": self.intercept, "weights": list(self.weights), "rating_scale": self.rating_scale}
         (path / "blend.json").write_text(json.dumps(state))
 
     def _load_state(self, path: Path) -> None:
-        self.parts = {name: load_model(path / "components" / name) for name in self.components}
+        self.parts = self._load_parts(path)
         state = json.loads((path / "blend.json").read_text())
         self.intercept, self.weights = state["intercept"], state["weights"]
         self.rating_scale = tuple(state["rating_scale"])

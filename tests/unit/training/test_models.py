@@ -14,6 +14,7 @@ FAST = {
     "als": {"factors": 4, "iterations": 5, "reg": 1.0},
     "content": {},
     "ncf": {"factors": 4, "mlp_layers": (8, 4), "epochs": 2, "batch_size": 64, "learning_rate": 0.01, "refit": False},
+    "rating_blend": {"components": {"svd": {"n_factors": 4, "n_epochs": 30, "lr_all": 0.02}, "knn_baseline": {"k": 5}}},
 }
 
 
@@ -114,6 +115,18 @@ def test_ncf_reports_every_epoch_and_stops_when_asked(tiny):
     make_model("ncf", **{**FAST["ncf"], "epochs": 5}).fit(tiny.interactions, callbacks=[callback])
     assert [e for e, _ in seen] == [0, 1]
     assert {"loss", "val_ndcg@10", "val_hr@10"} <= set(seen[0][1])
+
+
+def test_rating_blend_is_at_least_as_accurate_as_its_components_on_held_out_rows(tiny):
+    from training.metrics import rmse
+    from training.splits import stratified_split
+
+    train, test = stratified_split(tiny.interactions, 0.8, seed=3)
+    blend = make_model("rating_blend", **FAST["rating_blend"]).fit(train)
+    errors = {name: rmse(test["value"], part.predict(test["user_id"], test["item_id"])) for name, part in blend.parts.items()}
+    assert rmse(test["value"], blend.predict(test["user_id"], test["item_id"])) <= min(errors.values()) + 0.02
+    with pytest.raises(ModelError, match="does not predict ratings"):
+        make_model("rating_blend", components={"als": {}}).fit(train)
 
 
 def test_ncf_explicit_objective_predicts_ratings(tiny):
