@@ -22,7 +22,7 @@ class SparkOptions(Strict):
 
 
 class ClusterOptions(Strict):
-    k_min: int = Field(2, ge=2)
+    k_min: int = Field(4, ge=2)
     k_max: int = Field(12, ge=2)
     # Silhouette is quadratic in the rows it scores, so k is chosen on a sample of tracks.
     sample_size: int = Field(20000, ge=100)

@@ -39,6 +39,8 @@ def spark_session(settings: Settings, app_name: str = "hz45-features") -> SparkS
         # A rerun for one date replaces only that date's partitions.
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        # Standard Parquet UTC times (not legacy INT96), so pandas and pyarrow read them as UTC.
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         # Large generated datasets store nanosecond times, which Spark reads only as integers.
         .config("spark.sql.legacy.parquet.nanosAsLong", "true")
         .config("spark.jars.ivy", str(settings.path(spark_cfg.packages_cache)))

@@ -30,8 +30,8 @@ class FeatureStore:
         """Replace this run's partition of `table` with `df` (`rows` long, already counted)."""
         if rows == 0:
             # Dynamic overwrite only replaces partitions that receive rows: an empty result
-            # must remove the old partition itself.
-            self._delete(self.partition_path(table))
+            # replaces the partition folder itself, with one empty file that keeps the schema.
+            df.coalesce(1).write.mode("overwrite").parquet(self.partition_path(table))
             return
         (
             df.withColumn("dataset", F.lit(self.dataset))
@@ -51,16 +51,8 @@ class FeatureStore:
             )
         return self.spark.read.parquet(path)
 
-    def _fs_path(self, path: str):
+    def _exists(self, path: str) -> bool:
         jvm = self.spark.sparkContext._jvm
         hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-        return hadoop_path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration()), hadoop_path
-
-    def _exists(self, path: str) -> bool:
-        fs, p = self._fs_path(path)
-        return bool(fs.exists(p))
-
-    def _delete(self, path: str) -> None:
-        fs, p = self._fs_path(path)
-        if fs.exists(p):
-            fs.delete(p, True)
+        fs = hadoop_path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration())
+        return bool(fs.exists(hadoop_path))
