@@ -23,6 +23,7 @@ collaborative component added for ranking quality (SVD is fitted to ratings and 
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping, Sequence
 from itertools import product
@@ -33,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from training import metrics
-from training.base import Recommender, top_k_indices
+from training.base import ModelError, Recommender, top_k_indices
 from training.feedback import NEGATIVE_EVENTS, positives
 from training.models.blend import Blend
 from training.models.content import ContentBased
@@ -143,6 +144,21 @@ class Hybrid(Blend):
         self.catalogue = _catalogue(self.items.ids, items)
         self._prepare()
         self.shortlist_stats = {name: self._score_stats(name) for name in self._shortlisted()}
+
+    def with_weights(self, weights: Mapping[str, float]) -> Hybrid:
+        """A copy blending with other weights (normalised to sum 1), sharing the fitted components;
+        the shortlist statistics follow the new weights."""
+        unknown = sorted(set(weights) - set(self.parts))
+        total = float(sum(weights.values()))
+        if unknown or total <= 0:
+            raise ModelError(f"blend weights {dict(weights)} must name components of {list(self.parts)} and not all be 0")
+        blended = copy.copy(self)
+        blended.weights = {name: float(weights.get(name, 0.0)) / total for name in self.parts}
+        blended.shortlist_stats = {
+            name: self.shortlist_stats[name] if name in self.shortlist_stats else blended._score_stats(name)
+            for name in blended._shortlisted()
+        }
+        return blended
 
     def _shortlisted(self) -> list[str]:
         """Costly components that requests score on a shortlist only (catalogue > candidates)."""

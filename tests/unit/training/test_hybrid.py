@@ -148,3 +148,13 @@ def test_log_hybrid_registers_a_version_with_its_signature(hybrid, tmp_path):
         assert len(loaded.predict(pd.DataFrame({"user_id": [3], "n": [2]}))) == 2
     finally:
         mlflow.set_tracking_uri(None)
+
+
+def test_with_weights_reblends_without_refitting(hybrid):
+    only_content = hybrid.with_weights({"content": 2.0})
+    assert only_content.weights == {"svd": 0.0, "ncf": 0.0, "als": 0.0, "content": 1.0}
+    assert only_content.parts is hybrid.parts and hybrid.weights != only_content.weights
+    jazz = only_content.recommend(123_456, 5, context=[101, 104])
+    assert all((i - 100) % 3 == 1 or i == NEW_TRACK for i in jazz["item_id"])
+    with pytest.raises(ModelError, match="must name components"):
+        hybrid.with_weights({"bogus": 1.0})
