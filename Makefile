@@ -7,8 +7,9 @@ PYTEST_ARGS ?=
 
 .PHONY: venv demo test test-unit services-up services-down mlflow-ui clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml serving/dashboard/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	scripts/build_dashboard.sh
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
