@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hz45.errors import ServiceUnavailable
 from serving.config import ServingConfig
+from serving.dashboard import dashboard_router
 from serving.model import NoSimilarTracks, UnknownTrack
 from serving.registry import NoChampion
 from serving.service import RecommendationService
@@ -181,4 +182,5 @@ def build_api(
             health["log_sink"] = await sink_status()
         return health
 
+    api.include_router(dashboard_router(service.model_info))
     return api
