@@ -69,6 +69,8 @@ class NoOp:
 
 
 def wait_ready(url: str, timeout_s: float = 300) -> dict[str, Any]:
+    """The app's health once it answers promptly with a model loaded and the feature topic
+    replayed; after an overload this is also how the backlog of abandoned requests drains."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
@@ -81,12 +83,13 @@ def wait_ready(url: str, timeout_s: float = 300) -> dict[str, Any]:
     raise SystemExit(f"the app at {url} did not become ready")
 
 
-def measure(targets: dict[str, str], paths, args) -> dict[str, Any]:
+def measure(app_url: str, targets: dict[str, str], paths, args) -> dict[str, Any]:
     """Each endpoint in each mode for `duration` seconds, taken in alternating slices so that a
-    change in the machine's other load falls on both endpoints alike."""
+    change in the machine's other load falls on both endpoints alike. Between slices the app's
+    backlog drains, so an overloaded slice does not spill into the next one."""
     loops = {
         "closed": lambda url: closed_loop(url, paths, args.concurrency, args.slice),
-        "open": lambda url: open_loop(url, paths, OPEN_RATE, args.slice),
+        "open": lambda url: open_loop(url, paths, OPEN_RATE, args.slice, max_in_flight=args.max_in_flight),
     }
     for url in targets.values():
         asyncio.run(closed_loop(url, paths, args.concurrency, args.warmup))
@@ -94,6 +97,7 @@ def measure(targets: dict[str, str], paths, args) -> dict[str, Any]:
     for _ in range(max(1, round(args.duration / args.slice))):
         for mode, loop in loops.items():
             for name, url in targets.items():
+                wait_ready(app_url)
                 totals[name, mode].add(asyncio.run(loop(url)))
     return {name: {mode: totals[name, mode].summary() for mode in loops} for name in targets}
 
@@ -113,8 +117,8 @@ def run_catalogue(label: str, tracking_uri: str, model: str, users: np.ndarray, 
         serve.run(NoOp.options(**deployment_options(config)).bind(), name="noop", route_prefix="/noop")
         wait_ready(url)
         paths = user_paths(users, args.unknown_share, 10, seed=7)
-        out = measure({"noop": f"{url}/noop", "recommendations": url}, paths, args)
-        health = httpx.get(f"{url}/healthz", timeout=10).json()
+        out = measure(url, {"noop": f"{url}/noop", "recommendations": url}, paths, args)
+        health = wait_ready(url)
         out["cache_hit_rate"] = round(
             health["cache"]["hits"] / max(1, health["cache"]["hits"] + health["cache"]["misses"]), 3
         )
@@ -181,6 +185,7 @@ def main() -> None:
     parser.add_argument("--slice", type=float, default=10.0, help="seconds per turn of one endpoint")
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=16, help="connections of the closed loop")
+    parser.add_argument("--max-in-flight", type=int, default=64, help="open loop: requests beyond are errors")
     parser.add_argument("--unknown-share", type=float, default=0.1, help="share of never-seen listeners")
     parser.add_argument("--catalogue", choices=sorted(CATALOGUES), action="append", help="default: all")
     args = parser.parse_args()
@@ -203,6 +208,7 @@ def main() -> None:
             "duration_s": args.duration,
             "concurrency": args.concurrency,
             "open_loop_rate": OPEN_RATE,
+            "open_loop_max_in_flight": args.max_in_flight,
             "unknown_listener_share": args.unknown_share,
             "command": "python benchmarks/serving_load.py " + " ".join(sys.argv[1:]),
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

@@ -7,9 +7,10 @@ with an upsert, so a batch redelivered after a crash adds no duplicates.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
-import uuid
+import secrets
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
@@ -22,8 +23,14 @@ from serving.worker import BackgroundWorker
 log = logging.getLogger(__name__)
 
 
+# A random prefix per process and a counter: unique across replicas and restarts, without the
+# system call per request that uuid4 makes (measurable on the request path).
+_ID_PREFIX = secrets.token_hex(6)
+_ID_COUNTER = itertools.count()
+
+
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):010x}"
 
 
 def log_record(
