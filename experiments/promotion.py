@@ -137,7 +137,17 @@ def decide(challenger: dict[str, float], champion: dict[str, float] | None, conf
 
 
 def promote(settings: Settings | None = None) -> Decision:
-    """Gate the `challenger` version of the hybrid against `champion` on the frozen holdout."""
+    """Gate the `challenger` version of the hybrid against `champion` on the frozen holdout, and
+    move `champion` to it when it passes."""
+    decision = evaluate_challenger(settings=settings)
+    if decision.promoted:
+        apply_decision(decision, settings)
+    return decision
+
+
+def evaluate_challenger(expected: str | None = None, settings: Settings | None = None) -> Decision:
+    """The gate's decision on the `challenger` version (which must be `expected` when given),
+    recorded as an MLflow run and as tags on the version; no alias moves (see apply_decision)."""
     settings = settings or get_settings()
     config = promotion_config(settings)
     tuning = tuning_config(settings)
@@ -148,6 +158,8 @@ def promote(settings: Settings | None = None) -> Decision:
     if CHALLENGER not in current:
         raise Hz45Error(f"model '{name}' has no '{CHALLENGER}' version", "build one with `hz45 register hybrid`")
     version, champion_version = current[CHALLENGER], current.get(CHAMPION)
+    if expected is not None and version != expected:
+        raise Hz45Error(f"'{CHALLENGER}' of '{name}' is version {version}, not {expected}", "a newer hybrid was registered")
     if champion_version == version:
         raise Hz45Error(f"version {version} is already the champion")
     data = sweep_data(DataRef.from_tags(client.get_model_version(name, version).tags), settings)
@@ -179,12 +191,23 @@ def promote(settings: Settings | None = None) -> Decision:
     }
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
-    if promoted:
-        client.set_registered_model_alias(name, CHAMPION, version)
-        client.delete_registered_model_alias(name, CHALLENGER)
-        _set_history(client, name, [*_history(client, name), version])
     return Decision(promoted, reason, name, version, champion_version, challenger_metrics,
                     champion_metrics or {}, data.holdout.digest, run_id)  # fmt: skip
+
+
+def apply_decision(decision: Decision, settings: Settings | None = None) -> None:
+    """Make a promoted challenger the champion, refusing when the aliases moved since the decision."""
+    if not decision.promoted:
+        raise Hz45Error(f"version {decision.challenger} was refused by the gate: {decision.reason}")
+    client = client_for(settings or get_settings())
+    name, version = decision.model, decision.challenger
+    current = aliases(client, name)
+    if current.get(CHALLENGER) != version or current.get(CHAMPION) != decision.champion:
+        raise Hz45Error(f"the aliases of '{name}' moved since the decision on version {version}",
+                        "run the gate again")  # fmt: skip
+    client.set_registered_model_alias(name, CHAMPION, version)
+    client.delete_registered_model_alias(name, CHALLENGER)
+    _set_history(client, name, [*_history(client, name), version])
 
 
 def rollback(settings: Settings | None = None) -> Rollback:
