@@ -70,7 +70,6 @@ class DashboardData:
         self._snapshot: dict[str, Any] | None = None
         self._taken_at = float("-inf")
         self._hold_s = config.refresh_s
-        self._indexed = False
 
     def snapshot(self) -> dict[str, Any]:
         """The current snapshot, read again once it is older than its hold. One read at a time:
@@ -135,10 +134,6 @@ class DashboardData:
     def _read_logs(self, start: datetime) -> tuple[list[figures.Event], list[figures.ServedList]]:
         db = mongo_store.get_database(self.settings)
         events, lists = db[self.events_collection], db[self.log_collection]
-        if not self._indexed:
-            # Tried once per replica: a failure shows on the page but does not block every read.
-            self._indexed = True
-            figures.ensure_indexes(events, lists)
         # Lists served before the window can still be answered inside it, but their answers may
         # predate the window's events, so only lists served within the window are counted.
         return (

@@ -4,8 +4,11 @@ and the online figures of each served model version from the recommendation log.
 The reads are bounded by time and count, and everything else is computed here in Python, because
 the local MongoDB-compatible server (FerretDB 1.x) implements neither date nor arithmetic
 operators, `$lookup`, `$facet` nor `$bucket`, and pushes no range filter down to its storage:
-what it does run is `$match`, `$sort`, `$limit` and `$project`. On MongoDB the same pipelines
-use an index on the time field, which `ensure_indexes` creates.
+what it does run is `$match`, `$sort`, `$limit` and `$project`. So on FerretDB a read scans the
+whole collection whatever the filter; on MongoDB the same pipelines use an index on the time
+field (`event_time`, `served_at`) where the collection's writer has made one. The dashboard
+creates no index itself: FerretDB builds one under a lock that stops every other command, and
+the collections belong to the streaming job and the log sink.
 """
 
 from __future__ import annotations
@@ -58,12 +61,6 @@ def utc(value: datetime) -> datetime:
 def window_start(now: datetime, minutes: int) -> datetime:
     """The first of `minutes` whole-minute buckets that end with the current (partial) minute."""
     return now.replace(second=0, microsecond=0) - timedelta(minutes=minutes - 1)
-
-
-def ensure_indexes(events: Collection, lists: Collection) -> None:
-    """Indexes on the time fields the dashboard filters and sorts by (idempotent)."""
-    events.create_index("event_time")
-    lists.create_index("served_at")
 
 
 def read_events(collection: Collection, since: datetime, limit: int) -> list[Event]:
