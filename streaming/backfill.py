@@ -16,8 +16,8 @@ from hz45.catalog.base import AUDIO_FEATURES
 from streaming.features import HOUR_MS, FeatureParams
 from streaming.schema import EVENT_TYPES, SCHEMA_VERSION
 
-# Fields of a feature document that depend on when and how the job ran, not on the events.
-RUN_FIELDS = ("updated_at", "watermark", "late_events")
+# Fields of a feature document that depend on when the job ran, not on the events.
+RUN_FIELDS = ("updated_at",)
 
 
 def with_audio(events: pd.DataFrame, tracks: pd.DataFrame) -> pd.DataFrame:
@@ -27,8 +27,9 @@ def with_audio(events: pd.DataFrame, tracks: pd.DataFrame) -> pd.DataFrame:
 
 
 def features_from_events(events: pd.DataFrame, params: FeatureParams) -> dict[int, dict[str, Any]]:
-    """Feature document per listener (without RUN_FIELDS) from events carrying audio columns."""
-    ordered = events.sort_values(["listener_id", "timestamp", "event_id"], kind="stable")
+    """Feature document per listener (without RUN_FIELDS) from events carrying audio columns;
+    an event id seen twice counts once, as in the streaming job."""
+    ordered = events.drop_duplicates("event_id").sort_values(["listener_id", "timestamp", "event_id"], kind="stable")
     plays = ordered[ordered["type"] == "play"]
     counts = ordered.groupby(["listener_id", "type"]).size().unstack(fill_value=0)
     counts = counts.reindex(columns=list(EVENT_TYPES), fill_value=0)
@@ -38,7 +39,8 @@ def features_from_events(events: pd.DataFrame, params: FeatureParams) -> dict[in
     profile_rows = known.groupby("listener_id").tail(params.profile_plays)
     profile = profile_rows.groupby("listener_id")[list(AUDIO_FEATURES)].mean()
     profile_n = profile_rows.groupby("listener_id").size()
-    hourly = plays.assign(hour_start=plays["timestamp"] - plays["timestamp"] % HOUR_MS)
+    newest_plays = plays.groupby("listener_id").tail(params.hour_window_plays)
+    hourly = newest_plays.assign(hour_start=newest_plays["timestamp"] - newest_plays["timestamp"] % HOUR_MS)
     hourly = hourly.groupby(["listener_id", "hour_start"]).size()
 
     docs: dict[int, dict[str, Any]] = {}

@@ -45,6 +45,7 @@ class StreamingConfig(Strict):
     last_n: int = Field(ge=1)
     profile_plays: int = Field(ge=1)
     hour_windows: int = Field(ge=1)
+    hour_window_plays: int = Field(ge=1, le=100_000)
     # "db": the main database's track table; otherwise a catalog dataset name.
     track_features: str
     # The Kafka source; Maven Central had no build for every Spark release, so it is configurable.

@@ -1,13 +1,17 @@
-"""Per-listener online features, updated incrementally from micro-batches of events.
+"""Per-listener online features as one Spark aggregation, kept by Spark's state store.
 
-The streaming job keeps one `ListenerState` per listener in Spark's state store and calls
-`ListenerState.apply` with each micro-batch of that listener's events; `document` turns the
-state into the feature update written to MongoDB and to the compacted feature topic.
+Everything runs in the JVM (a Python function per listener costs milliseconds per group in
+PySpark, which does not keep up with thousands of listeners a second): the aggregation keeps, per
+listener, the counts per type, the newest event, and bounded "top-k by time" buffers (`max_by`
+with k) for the recent tracks, the audio profile and the hourly plays. In a streaming query it is
+preceded by an event-time watermark and de-duplication by event id within it, so a record sent
+twice counts once and state for the de-duplication is dropped as the watermark passes.
 
-Feature update (JSON object, one per listener, keyed by listener id on the topic):
+Feature update (JSON object, one per listener, keyed by listener id on the compacted topic and
+stored with `_id` = listener id in MongoDB):
     schema_version   1
     listener_id      int
-    updated_at       epoch ms when the job wrote it (processing time)
+    updated_at       epoch ms of the micro-batch that wrote it (processing time)
     last_event_time  epoch ms of the newest event counted
     last_event_id    its event id
     session_id       the session of that event
@@ -16,33 +20,25 @@ Feature update (JSON object, one per listener, keyed by listener id on the topic
     skip_rate        skips / (plays + skips), null before the first play or skip
     recent_tracks    track ids of the last `last_n` plays, newest first
     plays_per_hour   [{"hour_start": epoch ms, "plays": int}, ...] oldest first: one-hour tumbling
-                     windows of event time, the last `hour_windows` hours up to the newest event
+                     windows of event time, the last `hour_windows` hours up to the newest event,
+                     counted over the listener's newest `hour_window_plays` plays
     audio_profile    {AUDIO_FEATURE: mean} over the last `profile_plays` plays whose track has all
                      audio features, null when there is none
     profile_plays    how many plays the profile averages
-    late_events      events dropped because they were older than the watermark
-    watermark        the event-time watermark (epoch ms) when the update was made
-
-Ordering is by (timestamp, event_id) everywhere, so the result does not depend on how events
-were split into micro-batches.
+"Last" and "newest" order by (timestamp, event_id), so ties never depend on arrival order.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-import numpy as np
-import pandas as pd
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
 
 from hz45.catalog.base import AUDIO_FEATURES
 from streaming.schema import SCHEMA_VERSION
 
 HOUR_MS = 3_600_000
-# Columns of the events handed to `apply`: the schema's fields the features use, plus the
-# track's audio features (NaN where the track has none).
-EVENT_COLUMNS = ("event_id", "track_id", "type", "timestamp", "session_id")
 
 
 @dataclass(frozen=True)
@@ -50,92 +46,65 @@ class FeatureParams:
     last_n: int
     profile_plays: int
     hour_windows: int
+    hour_window_plays: int
 
 
-@dataclass
-class ListenerState:
-    counts: dict[str, int] = field(default_factory=lambda: {"play": 0, "skip": 0, "like": 0, "dislike": 0})
-    last: list[Any] | None = None  # [timestamp, event_id, session_id] of the newest event
-    # [timestamp, event_id, track_id] of the last plays, oldest first
-    recent: list[list[Any]] = field(default_factory=list)
-    # [timestamp, event_id, [audio features]] of the last plays with known features
-    profile: list[list[Any]] = field(default_factory=list)
-    hours: dict[int, int] = field(default_factory=dict)  # hour start (epoch ms) -> plays
-    late: int = 0
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, text: str) -> ListenerState:
-        raw = json.loads(text)
-        raw["hours"] = {int(k): v for k, v in raw["hours"].items()}
-        return cls(**raw)
-
-    def apply(self, events: pd.DataFrame, params: FeatureParams, watermark_ms: int | None = None) -> None:
-        """Fold a batch of this listener's events (any order) into the state."""
-        if watermark_ms is not None:
-            on_time = events["timestamp"].to_numpy() >= watermark_ms
-            self.late += int((~on_time).sum())
-            events = events[on_time]
-        if events.empty:
-            return
-        events = events.sort_values(["timestamp", "event_id"], kind="stable")
-        types = events["type"].to_numpy()
-        for kind, n in zip(*np.unique(types, return_counts=True)):
-            self.counts[kind] += int(n)
-        newest = events.iloc[-1]
-        candidate = [int(newest["timestamp"]), str(newest["event_id"]), str(newest["session_id"])]
-        if self.last is None or candidate[:2] > self.last[:2]:
-            self.last = candidate
-
-        plays = events[types == "play"]
-        stamps = plays["timestamp"].to_numpy(dtype=np.int64)
-        ids = plays["event_id"].astype(str).tolist()
-        self.recent = _newest(
-            self.recent + [[int(t), e, int(k)] for t, e, k in zip(stamps, ids, plays["track_id"])], params.last_n
-        )
-        audio = plays[list(AUDIO_FEATURES)].to_numpy(dtype=float)
-        known = ~np.isnan(audio).any(axis=1)
-        self.profile = _newest(
-            self.profile
-            + [[int(t), e, a.tolist()] for t, e, a, ok in zip(stamps, ids, audio, known) if ok],
-            params.profile_plays,
-        )
-        for hour, n in zip(*np.unique(stamps - stamps % HOUR_MS, return_counts=True)):
-            self.hours[int(hour)] = self.hours.get(int(hour), 0) + int(n)
-        newest_hour = self.last[0] - self.last[0] % HOUR_MS
-        oldest_kept = newest_hour - (params.hour_windows - 1) * HOUR_MS
-        self.hours = {h: n for h, n in self.hours.items() if h >= oldest_kept}
-
-    def document(self, listener_id: int, watermark_ms: int | None, now_ms: int) -> dict[str, Any]:
-        plays, skips = self.counts["play"], self.counts["skip"]
-        profile = None
-        if self.profile:
-            means = np.mean([p[2] for p in self.profile], axis=0)
-            profile = {name: float(v) for name, v in zip(AUDIO_FEATURES, means)}
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "listener_id": int(listener_id),
-            "updated_at": int(now_ms),
-            "last_event_time": self.last[0] if self.last else None,
-            "last_event_id": self.last[1] if self.last else None,
-            "session_id": self.last[2] if self.last else None,
-            "events": sum(self.counts.values()),
-            "plays": plays,
-            "skips": skips,
-            "likes": self.counts["like"],
-            "dislikes": self.counts["dislike"],
-            "skip_rate": skips / (plays + skips) if plays + skips else None,
-            "recent_tracks": [r[2] for r in reversed(self.recent)],
-            "plays_per_hour": [{"hour_start": h, "plays": n} for h, n in sorted(self.hours.items())],
-            "audio_profile": profile,
-            "profile_plays": len(self.profile),
-            "late_events": self.late,
-            "watermark": watermark_ms,
-        }
+def _order(condition: Column | None = None) -> Column:
+    """The time order of events; null (ignored by max_by) where `condition` is false."""
+    order = F.struct("timestamp", "event_id")
+    return order if condition is None else F.when(condition, order)
 
 
-def _newest(items: list[list[Any]], n: int) -> list[list[Any]]:
-    """The n newest of [timestamp, event_id, ...] items, oldest first."""
-    return sorted(items, key=lambda it: (it[0], it[1]))[-n:]
+def listener_features(events: DataFrame, params: FeatureParams) -> DataFrame:
+    """(listener_id, document) per listener: `events` carry the schema's fields and the track's
+    AUDIO_FEATURES (null where unknown); `document` is the feature update as JSON."""
+    is_play = F.col("type") == "play"
+    audio = F.array(*(F.col(f).cast("double") for f in AUDIO_FEATURES))
+    audio_known = is_play & F.aggregate(audio, F.lit(True), lambda acc, x: acc & x.isNotNull())
+    hour = F.col("timestamp") - F.col("timestamp") % HOUR_MS
+    state = events.groupBy("listener_id").agg(
+        F.count(F.lit(1)).alias("events"),
+        *(F.count_if(F.col("type") == kind).alias(f"{kind}s") for kind in ("play", "skip", "like", "dislike")),
+        F.max_by(F.struct("timestamp", "event_id", "session_id"), _order()).alias("last"),
+        F.max_by("track_id", _order(is_play), params.last_n).alias("recent_tracks"),
+        F.max_by(audio, _order(audio_known), params.profile_plays).alias("profile"),
+        F.max_by(hour, _order(is_play), params.hour_window_plays).alias("play_hours"),
+    )
+    return state.select("listener_id", F.to_json(_document(params), {"ignoreNullFields": "false"}).alias("document"))
+
+
+def _add_item(i: int):
+    """acc + vector[i], as a two-argument function (Spark counts a lambda's parameters)."""
+    return lambda acc, vector: acc + vector[i]
+
+
+def _document(params: FeatureParams) -> Column:
+    plays, skips = F.col("plays"), F.col("skips")
+    newest_hour = F.col("last.timestamp") - F.col("last.timestamp") % HOUR_MS
+    oldest_kept = newest_hour - (params.hour_windows - 1) * HOUR_MS
+    play_hours = F.coalesce(F.col("play_hours"), F.array().cast("array<bigint>"))
+    kept = F.array_sort(F.array_distinct(F.filter(play_hours, lambda h: h >= oldest_kept)))
+    hourly = F.transform(kept, lambda h: F.struct(
+        h.alias("hour_start"), F.size(F.filter(play_hours, lambda x: x == h)).cast("long").alias("plays")
+    ))
+    profile = F.coalesce(F.col("profile"), F.array().cast("array<array<double>>"))
+    n = F.size(profile)
+    means = [(F.aggregate(profile, F.lit(0.0), _add_item(i)) / n).alias(name) for i, name in enumerate(AUDIO_FEATURES)]
+    return F.struct(
+        F.lit(SCHEMA_VERSION).alias("schema_version"),
+        F.col("listener_id"),
+        (F.unix_micros(F.current_timestamp()) / 1000).cast("long").alias("updated_at"),
+        F.col("last.timestamp").alias("last_event_time"),
+        F.col("last.event_id").alias("last_event_id"),
+        F.col("last.session_id").alias("session_id"),
+        F.col("events"),
+        plays.alias("plays"),
+        skips.alias("skips"),
+        F.col("likes"),
+        F.col("dislikes"),
+        F.when(plays + skips > 0, skips / (plays + skips)).alias("skip_rate"),
+        F.coalesce(F.col("recent_tracks"), F.array().cast("array<bigint>")).alias("recent_tracks"),
+        hourly.alias("plays_per_hour"),
+        F.when(n > 0, F.struct(*means)).alias("audio_profile"),
+        n.cast("long").alias("profile_plays"),
+    )

@@ -6,9 +6,10 @@ with its own checkpoint folder under `streaming.checkpoint_dir`, and both check 
 
 - `events`: invalid records -> dead-letter topic (original key and value, reason in headers);
   valid events -> MongoDB raw log (by event id) and plays per track and hour -> main DB.
-- `features`: valid events joined with the tracks' audio features (a broadcast table), an
-  event-time watermark, and per-listener state (streaming.features) -> the feature document in
-  MongoDB and on the compacted feature topic, keyed by listener id.
+- `features`: valid events with an event-time watermark, de-duplicated by event id, joined with
+  the tracks' audio features (a broadcast table) and aggregated per listener in Spark's state
+  store (streaming.features) -> the feature document in MongoDB and on the compacted feature
+  topic, keyed by listener id.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import json
 import logging
 import signal
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +25,6 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
-from pyspark.sql.streaming.state import GroupState, GroupStateTimeout
 
 from hz45 import catalog
 from hz45.catalog.base import AUDIO_FEATURES
@@ -34,17 +33,12 @@ from hz45.stores import kafka, mongo, schema
 from hz45.stores.sql import get_engine
 from streaming import sinks
 from streaming.config import StreamingConfig
-from streaming.features import HOUR_MS, FeatureParams, ListenerState
+from streaming.features import HOUR_MS, FeatureParams, listener_features
 from streaming.parse import checked, dead_letters, valid_events
 from streaming.replay import PRODUCER_OPTIONS
 from streaming.spark import spark_session
 
 log = logging.getLogger(__name__)
-
-FEATURE_OUTPUT = "listener_id long, document string"
-FEATURE_STATE = "state string"
-# Columns the listener state reads (see streaming.features.EVENT_COLUMNS) plus the event time.
-STATE_INPUT = ("listener_id", "event_id", "track_id", "type", "timestamp", "session_id", "event_time", *AUDIO_FEATURES)
 
 
 def track_audio(settings: Settings, config: StreamingConfig) -> pd.DataFrame:
@@ -76,36 +70,11 @@ def kafka_records(spark: SparkSession, settings: Settings, config: StreamingConf
     return reader.load()
 
 
-def listener_updater(params: FeatureParams):
-    """The applyInPandasWithState function: fold a listener's new events into its state and
-    emit its feature document."""
-
-    def update(key: tuple, frames: Iterator[pd.DataFrame], state: GroupState) -> Iterator[pd.DataFrame]:
-        listener = int(key[0])
-        current = ListenerState.from_json(state.get[0]) if state.exists else ListenerState()
-        watermark = state.getCurrentWatermarkMs()
-        for frame in frames:
-            current.apply(frame, params, watermark)
-        state.update((current.to_json(),))
-        if current.last is not None:
-            doc = current.document(listener, watermark, time.time_ns() // 1_000_000)
-            yield pd.DataFrame({"listener_id": [listener], "document": [json.dumps(doc, separators=(",", ":"))]})
-
-    return update
-
-
 def feature_updates(events: DataFrame, tracks: DataFrame, config: StreamingConfig) -> DataFrame:
     """Valid events -> one feature document per listener that had events in the micro-batch."""
-    params = FeatureParams(config.last_n, config.profile_plays, config.hour_windows)
-    return (
-        events.join(F.broadcast(tracks), "track_id", "left")
-        .withWatermark("event_time", config.watermark)
-        .select(*STATE_INPUT)
-        .groupBy("listener_id")
-        .applyInPandasWithState(
-            listener_updater(params), FEATURE_OUTPUT, FEATURE_STATE, "Update", GroupStateTimeout.NoTimeout
-        )
-    )
+    params = FeatureParams(config.last_n, config.profile_plays, config.hour_windows, config.hour_window_plays)
+    unique = events.withWatermark("event_time", config.watermark).dropDuplicatesWithinWatermark(["event_id"])
+    return listener_features(unique.join(F.broadcast(tracks), "track_id", "left"), params)
 
 
 def chart_counts(events: DataFrame) -> DataFrame:
@@ -181,12 +150,14 @@ class Job:
 
     def await_termination(self) -> None:
         """Until every query ends (available-now runs) or one fails; a failure stops the others
-        and is raised."""
+        and is raised. Logs each query's micro-batches as they complete."""
+        logged: dict[str, int] = {}
         try:
             while any(q.isActive for q in self.queries):
                 for query in self.queries:
                     if not query.isActive and query.exception() is not None:
                         raise query.exception()
+                    _log_progress(query, logged)
                 time.sleep(0.5)
             for query in self.queries:
                 if query.exception() is not None:
@@ -194,6 +165,16 @@ class Job:
         finally:
             self.stop()
             self.features_sink.close()
+
+
+def _log_progress(query: StreamingQuery, logged: dict[str, int]) -> None:
+    progress = query.lastProgress
+    if not progress or logged.get(query.name) == progress["batchId"]:
+        return
+    logged[query.name] = progress["batchId"]
+    log.info("%s batch %d: %d records in %.1f s (%.0f/s processed)", query.name, progress["batchId"],
+             progress["numInputRows"], progress["durationMs"].get("triggerExecution", 0) / 1000,
+             progress.get("processedRowsPerSecond") or 0.0)
 
 
 def start(settings: Settings, config: StreamingConfig, available_now: bool = False) -> Job:

@@ -1,13 +1,22 @@
-"""The streaming job's Spark transformations on static DataFrames (no broker needed)."""
+"""The streaming job's Spark transformations on static DataFrames (no broker needed): the record
+check against `validate_event`, dead letters, and the listener features against one pandas pass."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
+import numpy as np
+import pandas as pd
 import pytest
 from pyspark.sql import SparkSession
 
+from hz45.catalog import load
+from hz45.catalog.base import AUDIO_FEATURES
+from streaming.backfill import features_from_events, same_features, with_audio
+from streaming.features import HOUR_MS, FeatureParams, listener_features
+from streaming.replay import dataset_events
 from streaming.parse import ERROR_FIELD_HEADER, ERROR_REASON_HEADER, SOURCE_HEADER, checked, dead_letters, valid_events
 from test_streaming_schema import CASES, outcome
 
@@ -60,3 +69,75 @@ def test_dead_letters_keep_the_original_record_and_say_why(records):
         assert headers[ERROR_FIELD_HEADER] == field
         assert headers[ERROR_REASON_HEADER]
         assert headers[SOURCE_HEADER] == f"raw/0/{i}"
+
+
+PARAMS = FeatureParams(last_n=5, profile_plays=4, hour_windows=3, hour_window_plays=40)
+
+
+@pytest.fixture(scope="module")
+def dummy_events():
+    dummy = load("dummy", n_users=30, n_tracks=120, n_events=3000, seed=7)
+    tracks = dummy.items.rename(columns={"item_id": "track_id"})
+    # Some tracks without audio features: they must not enter the audio profile.
+    tracks.loc[tracks["track_id"] % 5 == 0, "energy"] = np.nan
+    frame = with_audio(dataset_events(dummy, session_gap_s=1800), tracks)
+    # Squeeze the year of events into a few hours so the hourly windows have several plays each.
+    frame["timestamp"] = frame["timestamp"].min() + (frame["timestamp"] - frame["timestamp"].min()) // 2000
+    return frame
+
+
+def spark_documents(spark, frame: pd.DataFrame, params: FeatureParams) -> dict[int, dict]:
+    rows = listener_features(spark.createDataFrame(frame), params).collect()
+    return {r["listener_id"]: json.loads(r["document"]) for r in rows}
+
+
+def test_spark_features_match_one_pandas_pass_over_the_events(spark, dummy_events):
+    want = features_from_events(dummy_events, PARAMS)
+    # The log is rich enough to exercise every feature, including the hourly play limit.
+    assert sum(len(d["plays_per_hour"]) > 1 for d in want.values()) > 10
+    assert sum(len(d["recent_tracks"]) == PARAMS.last_n for d in want.values()) > 10
+    assert sum(0 < d["profile_plays"] for d in want.values()) > 10
+    assert (dummy_events[dummy_events["type"] == "play"].groupby("listener_id").size() > PARAMS.hour_window_plays).any()
+    # Rows in shuffled order: the result must not depend on arrival order.
+    got = spark_documents(spark, dummy_events.sample(frac=1.0, random_state=3), PARAMS)
+    assert set(got) == set(want)
+    for listener, doc in want.items():
+        assert same_features(got[listener], doc) == [], listener
+
+
+def test_feature_definitions_on_a_small_hand_made_log(spark):
+    base = 1_717_236_000_000
+    audio = {f: 1.0 for f in AUDIO_FEATURES}
+    rows = [
+        ("a", 1, "play", base, {**audio, "energy": 0.2}),
+        ("b", 2, "skip", base + 1000, audio),
+        ("c", 3, "play", base + HOUR_MS, {**audio, "energy": 0.6}),
+        ("d", 4, "play", base + 2 * HOUR_MS, {**audio, "energy": None}),
+        ("e", 5, "like", base + 2 * HOUR_MS + 1, audio),
+    ]
+    frame = pd.DataFrame(
+        [{"event_id": e, "listener_id": 9, "track_id": t, "type": k, "timestamp": ts, "session_id": "9-1", **a}
+         for e, t, k, ts, a in rows]
+    )
+    doc = spark_documents(spark, frame, FeatureParams(last_n=2, profile_plays=5, hour_windows=2,
+                                                      hour_window_plays=10))[9]
+    assert doc["recent_tracks"] == [4, 3]
+    assert (doc["plays"], doc["skips"], doc["likes"], doc["dislikes"], doc["events"]) == (3, 1, 1, 0, 5)
+    assert doc["skip_rate"] == pytest.approx(0.25)
+    # Hour windows: the newest event's hour and the one before; the first hour is dropped.
+    hour0 = base - base % HOUR_MS
+    assert doc["plays_per_hour"] == [{"hour_start": hour0 + HOUR_MS, "plays": 1},
+                                     {"hour_start": hour0 + 2 * HOUR_MS, "plays": 1}]
+    # Track 4 has no energy: the profile averages plays 1 and 3 only.
+    assert doc["profile_plays"] == 2
+    assert doc["audio_profile"]["energy"] == pytest.approx(0.4)
+    assert (doc["last_event_id"], doc["session_id"], doc["last_event_time"]) == ("e", "9-1", base + 2 * HOUR_MS + 1)
+
+
+def test_a_listener_without_plays_has_empty_features_not_missing_ones(spark):
+    frame = pd.DataFrame([{"event_id": "x", "listener_id": 3, "track_id": 1, "type": "like", "timestamp": 5,
+                           "session_id": "s", **{f: None for f in AUDIO_FEATURES}}])
+    frame[list(AUDIO_FEATURES)] = frame[list(AUDIO_FEATURES)].astype(float)
+    doc = spark_documents(spark, frame, PARAMS)[3]
+    assert doc["skip_rate"] is None and doc["audio_profile"] is None
+    assert doc["recent_tracks"] == [] and doc["plays_per_hour"] == [] and doc["profile_plays"] == 0
