@@ -27,5 +27,6 @@ def build_command(
 ) -> None:
     """Build the features of one run date: offline store (Parquet) and main-DB tables."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     report = build(get_settings(), parse_date(date), dataset, job, input_dir)
     typer.echo(json.dumps(report, indent=1))

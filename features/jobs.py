@@ -68,17 +68,24 @@ class Run:
         table); return its rows."""
         table = self.tables[name]
         df = df.select(*table.names).persist(StorageLevel.MEMORY_AND_DISK)
+        seconds = {}
         try:
+            began = time.monotonic()
             n = quality.check(df, table, rows)
+            seconds["compute and check"] = time.monotonic() - began
+            began = time.monotonic()
             self.store.write(df, name, n)
+            seconds["store"] = time.monotonic() - began
             if table.sql and self.cfg.sql.enabled:
+                began = time.monotonic()
                 sql = self.cfg.sql
-                maindb.write_table(df, table, self.settings, self.dataset, self.run_date,
-                                   sql.writers, sql.batch_rows)
+                maindb.write_table(df, table, self.settings, self.dataset, self.run_date, sql.writers, sql.batch_rows)
+                seconds["main DB"] = time.monotonic() - began
         finally:
             df.unpersist()
         self.report["rows"][name] = n
-        log.info("features: %s %s %s: %d rows", self.dataset, self.run_date, name, n)
+        log.info("features: %s %s %s: %d rows (%s)", self.dataset, self.run_date, name, n,
+                 ", ".join(f"{step} {s:.1f} s" for step, s in seconds.items()))
         return n
 
     def cached(self, name: str, make: Callable[[], DataFrame]) -> DataFrame:
@@ -112,10 +119,13 @@ def clean_job(run: Run) -> None:
         raw_tracks, raw_events = raw.tracks.count(), raw.events.count()
         tracks = clean.clean_tracks(raw.tracks, run.as_of)
         tagged = clean.reject_reason(clean.typed_events(raw.events), tracks.select("item_id"), run.as_of, cfg.ratings)
+        # Read and tagged once, counted per rule, then deduplicated.
+        tagged = tagged.persist(StorageLevel.MEMORY_AND_DISK)
         rejected = clean.rejected_counts(tagged)
         valid = raw_events - sum(rejected.values())
         kept = run.publish(clean.clean_events(tagged), "clean_events",
                            (_at_least(raw_events, cfg.quality.max_event_drop_fraction), valid))
+        tagged.unpersist()
         rejected[clean.DUPLICATE] = valid - kept
         run.report["rejected_events"] = rejected
 
@@ -162,7 +172,7 @@ def training_job(run: Run) -> None:
     events = run.store.read("clean_events")
     source = ratings.rating_source(events, run.cfg.ratings)
     n = ratings.source_events(events, source).count()
-    table = ratings.ratings(events, source, run.cfg.ratings, run.cfg.splits, run.settings.data.seed)
+    table = ratings.ratings(events, run.pairs(), source, run.cfg.ratings, run.cfg.splits, run.settings.data.seed)
     run.publish(table, "ratings", (min(n, 1), n))
     run.report["rating_source"] = source
 
@@ -225,6 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--input", type=Path, help="folder of canonical Parquet tables (events, tracks)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     try:
         report = build(get_settings(), parse_date(args.date), args.dataset, args.job, args.input)
     except Hz45Error as exc:

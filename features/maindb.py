@@ -16,6 +16,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import date
+from itertools import repeat
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -87,29 +88,36 @@ def _insert_batches(url: str, table: Table, staging: str, dataset: str, run_date
 
     def insert(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         engine = get_engine(url)
-        target = sql_table(table, sa.MetaData(), name=staging, keyed=False)
+        statement = _insert_statement(engine, staging, [*table.names, "dataset", "run_date"])
         written = 0
         with engine.begin() as conn:
             for batch in batches:
                 for start in range(0, batch.num_rows, batch_rows):
                     rows = _rows(batch.slice(start, batch_rows), dataset, run_date)
-                    conn.execute(target.insert(), rows)
+                    # The driver's own executemany on tuples: twice as fast as Core's dicts, and
+                    # pymysql turns it into multi-row INSERTs.
+                    conn.exec_driver_sql(statement, rows)
                     written += len(rows)
         yield pa.RecordBatch.from_pydict({"rows": [written]})
 
     return insert
 
 
-def _rows(batch: pa.RecordBatch, dataset: str, run_date: date) -> list[dict]:
-    """Arrow rows as DB parameters: NaN as NULL (MariaDB refuses NaN), times as naive UTC."""
-    columns = {}
-    for name, column in zip(batch.schema.names, batch.columns):
+def _insert_statement(engine: sa.Engine, name: str, columns: list[str]) -> str:
+    quote = engine.dialect.identifier_preparer.quote
+    mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+    return (f"INSERT INTO {quote(name)} ({', '.join(quote(c) for c in columns)}) "
+            f"VALUES ({', '.join(mark for _ in columns)})")
+
+
+def _rows(batch: pa.RecordBatch, dataset: str, run_date: date) -> list[tuple]:
+    """Arrow rows as DB parameters, then dataset and run date: NaN as NULL (MariaDB refuses NaN),
+    times as naive UTC."""
+    columns = []
+    for column in batch.columns:
         if pa.types.is_floating(column.type):
             column = pc.if_else(pc.is_nan(column), pa.scalar(None, column.type), column)
         elif pa.types.is_timestamp(column.type) and column.type.tz is not None:
             column = column.cast(pa.timestamp(column.type.unit))
-        columns[name] = column
-    rows = pa.RecordBatch.from_pydict(columns).to_pylist()
-    for row in rows:
-        row["dataset"], row["run_date"] = dataset, run_date
-    return rows
+        columns.append(column.to_pylist())
+    return list(zip(*columns, repeat(dataset), repeat(run_date)))

@@ -24,7 +24,7 @@ def engagement() -> Column:
 
 def pair_totals(events: DataFrame, as_of: datetime, trend_days: int) -> DataFrame:
     """One row per (user_id, item_id) with plays, plays_recent, plays_previous, skips, events,
-    engagement, first_seen and last_seen."""
+    engagement, first_seen, last_seen and last_played (null without plays)."""
     recent_from = as_of - timedelta(days=trend_days)
     previous_from = recent_from - timedelta(days=trend_days)
     plays = F.when(F.col("event_type") == "play", F.col("value")).otherwise(0.0)
@@ -39,4 +39,5 @@ def pair_totals(events: DataFrame, as_of: datetime, trend_days: int) -> DataFram
         F.sum(engagement()).alias("engagement"),
         F.min(stamp).alias("first_seen"),
         F.max(stamp).alias("last_seen"),
+        F.max(F.when(F.col("event_type") == "play", stamp)).alias("last_played"),
     )

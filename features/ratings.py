@@ -35,9 +35,13 @@ def source_events(events: DataFrame, source: str) -> DataFrame:
     return events.where(F.col("event_type") == ("rating" if source == "explicit" else "play"))
 
 
-def ratings(events: DataFrame, source: str, options: RatingOptions, splits: SplitOptions, seed: int) -> DataFrame:
-    chosen = source_events(events, source)
-    table = _explicit(chosen) if source == "explicit" else _implicit(chosen, options)
+def ratings(events: DataFrame, pairs: DataFrame, source: str, options: RatingOptions, splits: SplitOptions,
+            seed: int) -> DataFrame:
+    """The training set from the clean events (explicit) or their per-pair totals (implicit)."""
+    if source == "explicit":
+        table = _explicit(source_events(events, source))
+    else:
+        table = _implicit(pairs, options)
     return _with_splits(table.withColumn("source", F.lit(source)), splits, seed)
 
 
@@ -51,15 +55,15 @@ def _explicit(events: DataFrame) -> DataFrame:
     )
 
 
-def _implicit(events: DataFrame, options: RatingOptions) -> DataFrame:
-    pairs = events.groupBy("user_id", "item_id").agg(F.sum("value").alias("plays"), F.max("timestamp").alias("timestamp"))
+def _implicit(pairs: DataFrame, options: RatingOptions) -> DataFrame:
+    played = pairs.where(F.col("plays") > 0).select("user_id", "item_id", "plays", F.col("last_played").alias("timestamp"))
     user = Window.partitionBy("user_id")
     # Average rank of ties = lowest rank + (ties - 1) / 2.
     lowest = F.rank().over(user.orderBy("plays"))
     ties = F.count(F.lit(1)).over(Window.partitionBy("user_id", "plays"))
     percentile = (lowest + (ties - 1) / 2.0) / F.count(F.lit(1)).over(user)
     confidence = 1.0 + options.confidence_alpha * F.log1p(F.col("plays") / options.confidence_eps)
-    return pairs.select("user_id", "item_id", (1.0 + 4.0 * percentile).alias("rating"),
+    return played.select("user_id", "item_id", (1.0 + 4.0 * percentile).alias("rating"),
                         confidence.alias("confidence"), "plays", "timestamp")
 
 
