@@ -106,7 +106,15 @@ def run_catalogue(label: str, tracking_uri: str, model: str, users: np.ndarray, 
     """Both endpoints on one fresh local Ray, measured one after the other."""
     import ray
 
-    env = {"HZ45_MLFLOW__TRACKING_URI": tracking_uri, "HZ45_SERVING__MODEL_NAME": model}
+    # The product's log path runs as deployed, but into a topic and collection of its own, so the
+    # benchmark's lists never mix with real listeners' in the recommendation log.
+    env = {
+        "HZ45_MLFLOW__TRACKING_URI": tracking_uri,
+        "HZ45_SERVING__MODEL_NAME": model,
+        "HZ45_KAFKA__TOPICS__RECOMMENDATION_LOG": "hz45.bench.recommendations.log",
+        "HZ45_SERVING__LOG_SINK__COLLECTION": "recommendation_log_bench",
+        "HZ45_SERVING__LOG_SINK__GROUP_ID": "hz45-bench-log-sink",
+    }
     os.environ.update(env)
     settings = load_settings()
     kafka_store.ensure_topics(settings)
