@@ -50,7 +50,11 @@ class BackgroundProducer(BackgroundWorker):
                 f"Kafka is not reachable ({self.last_error or 'connecting'})",
                 "start it with `hz45 services up`",
             )
-        future = producer.send(topic, key=encode_key(listener_id), value=encode_value(value))
+        try:
+            future = producer.send(topic, key=encode_key(listener_id), value=encode_value(value))
+        except KafkaError as exc:  # e.g. no metadata for the topic within max_block_ms
+            self._count_failure(exc)
+            raise ServiceUnavailable(f"Kafka refused the record: {type(exc).__name__}: {exc}") from None
         future.add_errback(self._count_failure)
         return future
 

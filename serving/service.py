@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from hz45.errors import ServiceUnavailable
 from hz45.settings import KafkaTopics
 from serving.cache import ListenerCache
 from serving.config import ServingConfig
@@ -102,11 +103,11 @@ class RecommendationService:
             cached=cached,
             latency_ms=latency_ms,
         )
-        if not self.producer.connected:
+        try:
+            self.producer.send(self.topics.recommendation_log, user_id, record)
+        except ServiceUnavailable:
             # Serving a list matters more than logging it: the loss is counted, not raised.
             self.dropped_log_records += 1
-            return
-        self.producer.send(self.topics.recommendation_log, user_id, record)
 
     def similar(self, track_id: int, n: int) -> dict[str, Any]:
         loaded = self.current()
