@@ -158,7 +158,7 @@ def evaluate_challenger(expected: str | None = None, settings: Settings | None =
     if CHALLENGER not in current:
         raise Hz45Error(f"model '{name}' has no '{CHALLENGER}' version", "build one with `hz45 register hybrid`")
     version, champion_version = current[CHALLENGER], current.get(CHAMPION)
-    if expected is not None and version != expected:
+    if expected is not None and version != str(expected):
         raise Hz45Error(f"'{CHALLENGER}' of '{name}' is version {version}, not {expected}", "a newer hybrid was registered")
     if champion_version == version:
         raise Hz45Error(f"version {version} is already the champion")
