@@ -48,6 +48,11 @@ def spark_session(settings: Settings, config: StreamingConfig, app_name: str = "
         .config("spark.sql.adaptive.enabled", "false")
         .config("spark.sql.streaming.stateStore.providerClass",
                 "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider")
+        # Each micro-batch commits only the changed keys instead of a snapshot of the whole store.
+        .config("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", "true")
+        # No extra micro-batch just to move the watermark when no record came: old
+        # de-duplication state is dropped with the next batch that has data.
+        .config("spark.sql.streaming.noDataMicroBatches.enabled", "false")
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("WARN")

@@ -73,7 +73,9 @@ class StreamRun:
         for proc in self.jobs:
             if proc.poll() is None:
                 kill(proc)
-        mongo.get_client(self.settings).drop_database(self.settings.mongo.database)
+        sinks = self.config.sinks
+        if sinks.raw_log or sinks.features_mongo:
+            mongo.get_client(self.settings).drop_database(self.settings.mongo.database)
         admin = kafka.admin(self.settings)
         try:
             names = set(admin.list_topics())
