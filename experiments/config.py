@@ -37,6 +37,8 @@ class TuningConfig(Strict):
     # Trials running at once; with `resources_per_trial` this decides how much of the cluster a sweep takes.
     max_concurrent: int = Field(default=2, ge=1)
     resources_per_trial: dict[str, float] = {"cpu": 1.0}
+    # A finished trial's worker process takes the next trial: TensorFlow and MLflow load once.
+    reuse_actors: bool = True
     # Share of each listener's development rows that trains a trial; the rest validates it.
     train_ratio: float = Field(default=0.8, gt=0.0, lt=1.0)
     k: int = Field(default=10, ge=1)

@@ -256,6 +256,7 @@ def _tuner(job, space, tuning: TuningConfig, trials, concurrency, name, settings
             scheduler=scheduler,
             num_samples=trials,
             max_concurrent_trials=concurrency,
+            reuse_actors=tuning.reuse_actors,
         ),
         run_config=tune.RunConfig(
             name=name,
