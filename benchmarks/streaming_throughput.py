@@ -228,6 +228,7 @@ def main() -> None:
     prefix = "kafka_only_" if args.no_mongo else ""
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results.update({prefix + key: value for key, value in figures.items()})
+    results.update({key: figures[key] for key in ("command", "date", "machine")})
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     print(json.dumps(figures, indent=1))
