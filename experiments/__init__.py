@@ -9,6 +9,8 @@ The functions the CLI and the DAGs call (each takes an optional `settings`):
     build_and_register_hybrid(versions=None, weights=None, blend_sweep_run_id=None)
                                                  -> ModelVersion with alias `challenger`
     promote()                                    -> Decision      (experiments.promotion)
+        = evaluate_challenger(expected=None)  (decide and record, no alias moves)
+          + apply_decision(decision)          (move `champion` when promoted)
     rollback()                                   -> Rollback
 
 Configuration: the `tuning:` and `promotion:` sections (experiments.config), search spaces in
@@ -25,6 +27,8 @@ _EXPORTS = {
     "register_best": "experiments.registry",
     "build_and_register_hybrid": "experiments.registry",
     "promote": "experiments.promotion",
+    "evaluate_challenger": "experiments.promotion",
+    "apply_decision": "experiments.promotion",
     "rollback": "experiments.promotion",
 }
 

@@ -91,7 +91,9 @@ def register_ncf(sweep: Optional[str] = typer.Option(None, "--sweep", help="swee
 def register_hybrid(
     svd_version: Optional[str] = SvdVersion,
     ncf_version: Optional[str] = NcfVersion,
-    blend_sweep: Optional[str] = typer.Option(None, "--blend-sweep", help="take the weights of this blend sweep's best trial"),
+    blend_sweep: Optional[str] = typer.Option(
+        None, "--blend-sweep", help="take the weights of this blend sweep's best trial"
+    ),
 ) -> None:
     """Assemble the hybrid from registered components and register it as the challenger."""
     from experiments.registry import build_and_register_hybrid
@@ -106,7 +108,8 @@ def promote() -> None:
 
     decision = run()
     verdict = "PROMOTED" if decision.promoted else "REFUSED"
-    typer.echo(f"{verdict}: {decision.model} version {decision.challenger} (champion was {decision.champion or 'none'})")
+    was = decision.champion or "none"
+    typer.echo(f"{verdict}: {decision.model} version {decision.challenger} (champion was {was})")
     typer.echo(f"  {decision.reason}")
     for metric, value in decision.challenger_metrics.items():
         before = decision.champion_metrics.get(metric)
@@ -120,4 +123,6 @@ def rollback() -> None:
     from experiments.promotion import rollback as run
 
     done = run()
-    typer.echo(f"{done.model}: champion moved from version {done.from_version} back to {done.to_version} (run {done.run_id})")
+    typer.echo(
+        f"{done.model}: champion moved from version {done.from_version} back to {done.to_version} (run {done.run_id})"
+    )

@@ -38,7 +38,8 @@ class RecommenderPyfunc(mlflow.pyfunc.PythonModel):
         self.model: Recommender = load_model(context.artifacts[ARTIFACT])
 
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        scores = self.model.predict(model_input["user_id"].to_numpy(np.int64), model_input["item_id"].to_numpy(np.int64))
+        users = model_input["user_id"].to_numpy(np.int64)
+        scores = self.model.predict(users, model_input["item_id"].to_numpy(np.int64))
         return pd.DataFrame({"score": scores.astype(np.float64)})
 
 

@@ -83,7 +83,8 @@ def evaluate_fitted(
         predicted = pd.DataFrame({"actual": ratings["rating"].to_numpy(), "predicted": pred})
         squared = pd.Series((ratings["rating"].to_numpy() - pred) ** 2)
         rows_bucket = bucket_of.reindex(ratings["user_id"].to_numpy()).to_numpy()
-        by_activity["rmse"] = np.sqrt(squared.groupby(rows_bucket, observed=False).mean()).reindex(by_activity["bucket"]).to_numpy()
+        per_bucket = np.sqrt(squared.groupby(rows_bucket, observed=False).mean())
+        by_activity["rmse"] = per_bucket.reindex(by_activity["bucket"]).to_numpy()
     else:
         predicted = _scores_vs_labels(model, truth, seed)
     return Evaluation(result, by_activity, predicted)

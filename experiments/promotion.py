@@ -86,7 +86,9 @@ def holdout_requests(data: SweepData, k: int, context_tracks: int) -> tuple[pd.D
     return request, list(truth.to_numpy())
 
 
-def holdout_metrics(model_uri: str, tracking_uri: str, data: SweepData, k: int, context_tracks: int) -> dict[str, float]:
+def holdout_metrics(
+    model_uri: str, tracking_uri: str, data: SweepData, k: int, context_tracks: int
+) -> dict[str, float]:
     """The served model's top-k quality on the frozen holdout, as the serving app would ask it."""
     with tempfile.TemporaryDirectory(prefix="hz45-gate-") as tmp:
         local = mlflow.artifacts.download_artifacts(
@@ -115,7 +117,9 @@ def holdout_metrics(model_uri: str, tracking_uri: str, data: SweepData, k: int, 
     return result
 
 
-def decide(challenger: dict[str, float], champion: dict[str, float] | None, config: PromotionConfig) -> tuple[bool, str]:
+def decide(
+    challenger: dict[str, float], champion: dict[str, float] | None, config: PromotionConfig
+) -> tuple[bool, str]:
     """The gate: (promote?, why)."""
     primary = config.primary_metric
     if champion is None:
@@ -133,7 +137,10 @@ def decide(challenger: dict[str, float], champion: dict[str, float] | None, conf
                 f"{primary} improves by {gain:+.4f}, but {metric} drops by {drop:.4f} "
                 f"({challenger[metric]:.4f} vs {champion[metric]:.4f}), beyond its tolerance {tolerance}"
             )
-    return True, f"{primary} {challenger[primary]:.4f} vs {champion[primary]:.4f} ({gain:+.4f} >= margin {config.margin}); no secondary metric beyond its tolerance"
+    return True, (
+        f"{primary} {challenger[primary]:.4f} vs {champion[primary]:.4f} ({gain:+.4f} >= margin {config.margin}); "
+        "no secondary metric beyond its tolerance"
+    )
 
 
 def promote(settings: Settings | None = None) -> Decision:
@@ -159,7 +166,9 @@ def evaluate_challenger(expected: str | None = None, settings: Settings | None =
         raise Hz45Error(f"model '{name}' has no '{CHALLENGER}' version", "build one with `hz45 register hybrid`")
     version, champion_version = current[CHALLENGER], current.get(CHAMPION)
     if expected is not None and version != str(expected):
-        raise Hz45Error(f"'{CHALLENGER}' of '{name}' is version {version}, not {expected}", "a newer hybrid was registered")
+        raise Hz45Error(
+            f"'{CHALLENGER}' of '{name}' is version {version}, not {expected}", "a newer hybrid was registered"
+        )
     if champion_version == version:
         raise Hz45Error(f"version {version} is already the champion")
     data = sweep_data(DataRef.from_tags(client.get_model_version(name, version).tags), settings)
@@ -279,7 +288,8 @@ def _record_decision(
             record = {
                 "promoted": promoted, "reason": reason, "model": name, "challenger": challenger, "champion": champion,
                 "challenger_metrics": challenger_metrics, "champion_metrics": champion_metrics,
-                "holdout": {"dataset": data.label, "digest": data.holdout.digest}, "config": config.model_dump(mode="json"),
+                "holdout": {"dataset": data.label, "digest": data.holdout.digest},
+                "config": config.model_dump(mode="json"),
             }  # fmt: skip
             client.log_artifact(run_id, str(write_json(Path(tmp) / "decision.json", record)))
         status = "FINISHED"

@@ -88,6 +88,10 @@ def register_best(model: str, sweep_run_id: str | None = None, settings: Setting
     client = client_for(settings)
     experiment = experiment_id(client, settings.mlflow.experiment, settings)
     sweep = client.get_run(sweep_run_id) if sweep_run_id else latest_sweep(client, experiment, model)
+    if sweep.data.tags.get(MODEL_TAG) != model:
+        raise Hz45Error(
+            f"run {sweep.info.run_id} is not a {model} sweep", f"it is tagged {sweep.data.tags.get(MODEL_TAG)}"
+        )
     if BEST_RUN_TAG not in sweep.data.tags:
         raise Hz45Error(f"sweep {sweep.info.run_id} has no best trial", "it did not finish; run a new sweep")
     best = client.get_run(sweep.data.tags[BEST_RUN_TAG])
@@ -262,7 +266,8 @@ def build_and_register_hybrid(
     description = (
         "Hybrid of " + ", ".join(f"{mv.name} v{mv.version}" for mv in chosen.values())
         + f" with ALS and content-based; validation nDCG@{tuning.k} = "
-        + f"{evaluation.metrics.get(f'ndcg_at_{tuning.k}', float('nan')):.4f}. Run: {run_link(client, client.get_run(run_id))}"
+        + f"{evaluation.metrics.get(f'ndcg_at_{tuning.k}', float('nan')):.4f}. "
+        + f"Run: {run_link(client, client.get_run(run_id))}"
     )
     version = _register(
         client, info.model_uri, registered_name("hybrid", tuning), version_tags, description, evaluation.metrics

@@ -157,15 +157,14 @@ class SearchSpace(BaseModel):
         return self.fixed.get(name)
 
 
-def load_space(path: Path, overrides: dict[str, Any] | None = None) -> SearchSpace:
-    """Read and validate a search space; `overrides` replaces top-level keys (tests, CLI)."""
+def load_space(path: Path) -> SearchSpace:
+    """Read and validate a search space."""
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:
         raise ConfigError(f"search space {path} not found", "see configs/search_spaces/") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"search space {path.name} is not valid YAML: {exc}".replace("\n", " ")) from None
-    raw = {**raw, **(overrides or {})}
     try:
         return SearchSpace.model_validate(raw)
     except ValidationError as exc:

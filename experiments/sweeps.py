@@ -96,11 +96,12 @@ def tune_hybrid(
     from experiments.registry import BlendTrainer, assemble_hybrid, component_versions
 
     settings = settings or get_settings()
+    tuning = tuning_config(settings)
     client = client_for(settings)
-    chosen = component_versions(client, tuning_config(settings), versions)
+    chosen = component_versions(client, tuning, versions)
     ref = DataRef.from_tags(next(iter(chosen.values())).tags)
     data = sweep_data(ref, settings)
-    hybrid = assemble_hybrid(client, chosen, data, tuning_config(settings).seed)
+    hybrid = assemble_hybrid(client, chosen, data, tuning.seed)
     space = options.pop("space", None) or load_named_space("hybrid", settings)
     fitted = [{name: hybrid.weights.get(name.removeprefix("weights."), 0.0) for name in space.params}]
     extra_tags = {f"hz45.component.{m}": f"{mv.name}/{mv.version}" for m, mv in chosen.items()}
@@ -110,9 +111,9 @@ def tune_hybrid(
     )
 
 
-def load_named_space(name: str, settings: Settings, overrides: dict[str, Any] | None = None) -> SearchSpace:
-    folder = settings.path(tuning_config(settings).search_spaces)
-    return load_space(folder / f"{name}.yaml", overrides)
+def load_named_space(name: str, settings: Settings) -> SearchSpace:
+    """configs/search_spaces/<name>.yaml (tuning.search_spaces), validated."""
+    return load_space(settings.path(tuning_config(settings).search_spaces) / f"{name}.yaml")
 
 
 def run_sweep(
@@ -318,9 +319,8 @@ def _summarise(client, parent, space: SearchSpace, data: SweepData, wall: float)
         client.log_artifact(run_id, str(out / "trials.csv"))
         finished = table.dropna(subset=[space.metric]) if space.metric in table else table.iloc[:0]
         if len(finished):
-            client.log_artifact(
-                run_id, str(plots.sweep_progress(finished, space.metric, space.mode, out / "sweep_progress.png")), "plots"
-            )
+            figure = plots.sweep_progress(finished, space.metric, space.mode, out / "sweep_progress.png")
+            client.log_artifact(run_id, str(figure), "plots")
     return SweepResult(
         parent_run_id=run_id,
         model=space.model,

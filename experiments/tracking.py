@@ -89,7 +89,8 @@ def git_tags() -> dict[str, str]:
     commit = git("rev-parse", "HEAD")
     if not commit:
         return {}
-    return {MLFLOW_GIT_COMMIT: commit, "hz45.git_dirty": str(bool(git("status", "--porcelain", "--untracked-files=no")))}
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    return {MLFLOW_GIT_COMMIT: commit, "hz45.git_dirty": str(dirty)}
 
 
 def metric_name(name: str) -> str:

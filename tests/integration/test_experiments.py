@@ -191,7 +191,9 @@ def test_a_failing_trial_is_failed_and_the_sweep_goes_on(client, settings, ray_c
 
 def test_a_sweep_whose_trials_all_fail_fails_and_closes_its_runs(client, settings, ray_cluster):
     space = load_named_space("svd", settings)
-    space = space.replace(fixed={"n_factors": 10, "n_epochs": 3}, params={"init_std_dev": {"type": "choice", "values": [-1.0]}})
+    space = space.replace(
+        fixed={"n_factors": 10, "n_epochs": 3}, params={"init_std_dev": {"type": "choice", "values": [-1.0]}}
+    )
     with pytest.raises(Hz45Error, match="no trial finished"):
         run_sweep("svd", DATA, 1, space=space, settings=settings)
     experiment = client.get_experiment_by_name(settings.mlflow.experiment).experiment_id
@@ -205,7 +207,8 @@ def test_ctrl_c_ends_the_sweep_with_no_run_left_running(client, env, settings, r
     """`hz45 tune svd` in its own process, joined to the module's Ray; SIGINT once a trial runs."""
     child_env = {**os.environ, **env, "HZ45_RAY__ADDRESS": ray_cluster}
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "hz45"), "tune", "svd", "--users", "60", "--trials", "6", "--concurrency", "1"],
+        [str(Path(sys.executable).parent / "hz45"), "tune", "svd", "--users", "60", "--trials", "6",
+         "--concurrency", "1"],
         cwd=ROOT, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
