@@ -77,12 +77,17 @@ def broker_ceiling(run: StreamRun, payloads: list[bytes], n_records: int) -> dic
     props = {"bootstrap.servers": run.settings.kafka.bootstrap_servers, "acks": "all",
              "enable.idempotence": "true", "linger.ms": PRODUCER_OPTIONS["linger_ms"],
              "batch.size": PRODUCER_OPTIONS["batch_size"]}
-    out = subprocess.run(
-        ["java", "-Xmx512m", "-cp", kafka_classpath(run), "org.apache.kafka.tools.ProducerPerformance",
-         "--topic", topic, "--num-records", str(n_records), "--throughput", "-1",
-         "--payload-file", str(payload_file), "--producer-props", *(f"{k}={v}" for k, v in props.items())],
-        check=True, capture_output=True, text=True, timeout=600,
-    ).stdout
+    try:
+        out = subprocess.run(
+            ["java", "-Xmx512m", "-cp", kafka_classpath(run), "org.apache.kafka.tools.ProducerPerformance",
+             "--topic", topic, "--num-records", str(n_records), "--throughput", "-1",
+             "--payload-file", str(payload_file), "--producer-props", *(f"{k}={v}" for k, v in props.items())],
+            check=True, capture_output=True, text=True, timeout=600,
+        ).stdout
+    finally:
+        admin = kafka.admin(run.settings)
+        admin.delete_topics([topic])
+        admin.close()
     sent, per_s, mb_s, latency = PERF_LINE.findall(out)[-1]
     return {"broker_records_per_s": float(per_s), "broker_mb_per_s": float(mb_s),
             "broker_avg_latency_ms": float(latency), "broker_records": int(sent)}

@@ -73,9 +73,6 @@ class StreamRun:
         for proc in self.jobs:
             if proc.poll() is None:
                 kill(proc)
-        sinks = self.config.sinks
-        if sinks.raw_log or sinks.features_mongo:
-            mongo.get_client(self.settings).drop_database(self.settings.mongo.database)
         admin = kafka.admin(self.settings)
         try:
             names = set(admin.list_topics())
@@ -84,6 +81,9 @@ class StreamRun:
                 admin.delete_topics(mine)
         finally:
             admin.close()
+        sinks = self.config.sinks
+        if sinks.raw_log or sinks.features_mongo:
+            mongo.get_client(self.settings).drop_database(self.settings.mongo.database)
 
 
 def kill(proc: subprocess.Popen) -> None:
