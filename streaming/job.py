@@ -189,9 +189,10 @@ def start(settings: Settings, config: StreamingConfig, available_now: bool = Fal
         log.warning("no track has audio features (streaming.track_features=%s): audio profiles stay empty",
                     config.track_features)
     root = settings.path(config.checkpoint_dir)
+    # Connect to the stores before Spark starts, so a server that is down fails in seconds.
+    features_sink = FeaturesSink(settings, config)
     spark = spark_session(settings, config)
     tracks = spark.createDataFrame(audio)
-    features_sink = FeaturesSink(settings, config)
 
     def trigger(writer):
         return writer.trigger(availableNow=True) if available_now else writer.trigger(processingTime=config.trigger_interval)
