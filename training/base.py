@@ -211,7 +211,8 @@ class Recommender(ABC):
     @abstractmethod
     def score_users(self, u: np.ndarray) -> np.ndarray:
         """float32 matrix len(u) x n_items of scores over the whole catalogue for user positions
-        (-1 = unknown user: the model's cold-start row, popularity unless overridden)."""
+        (-1 = unknown user: the model's cold-start row, popularity unless overridden). Always a
+        new array: callers may modify it."""
 
     def known_items(self) -> np.ndarray:
         """Per catalogue position, whether the model learned anything about the item (collaborative
@@ -234,7 +235,7 @@ class Recommender(ABC):
         matrix; items the user interacted with during fit (and `exclude`) are removed."""
         self._check_fitted()
         u = self.users.positions(user_ids)
-        scores = np.array(self.score_users(u), dtype=np.float32, copy=True)
+        scores = np.asarray(self.score_users(u), dtype=np.float32)  # a new array: masked in place
         if remove_seen:
             known = np.flatnonzero(u >= 0)
             rows = self.seen[u[known]]
