@@ -19,8 +19,9 @@ def _register_stage_commands() -> None:
 
 
 def _register_core_commands() -> None:
-    from hz45.commands import db_app, services_app
+    from hz45.commands import db_app, demo_command, services_app
 
+    app.command("demo")(demo_command)
     app.add_typer(db_app, name="db")
     app.add_typer(services_app, name="services")
 

@@ -71,3 +71,13 @@ def db_load(
     typer.echo(f"loaded {summary.dataset} into {display_url(engine.url)} in {summary.seconds:.1f}s")
     for table, count in summary.counts.items():
         typer.echo(f"  {table:16} {summary.written.get(table, 0):>10,} written {count:>10,} in table")
+
+
+def demo_command(
+    small: bool = typer.Option(False, "--small", help="the e2e test's sizes: fewer trials, fewer events"),
+    keep_running: bool = typer.Option(False, "--keep-running", help="leave serving, streaming and the MLflow UI up"),
+) -> None:
+    """The whole loop on this machine: servers, data, features, sweeps, promotion, serving, streaming."""
+    from hz45.demo import DemoPlan, run_demo
+
+    run_demo(DemoPlan.small() if small else DemoPlan(), keep_running=keep_running)
