@@ -43,7 +43,7 @@ from features.tables import Table, tables
 from hz45.errors import ConfigError, Hz45Error
 from hz45.settings import Settings
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("features.jobs")  # also when run as a script by spark-submit
 
 
 class Run:
