@@ -138,6 +138,8 @@ def test_log_hybrid_registers_a_version_with_its_signature(hybrid, tmp_path):
     from training.pyfunc import log_hybrid
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    # Earlier tests may leave an active experiment id of another store in this process.
+    mlflow.set_experiment("hybrid-test")
     try:
         with mlflow.start_run():
             info = log_hybrid(hybrid, registered_model_name="hybrid-test")
