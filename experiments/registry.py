@@ -171,6 +171,15 @@ def assemble_hybrid(
     return Hybrid.assemble(parts, data.train, data.valid, data.items, seed=seed)
 
 
+def hybrid_from_registry(
+    client: MlflowClient, settings: Settings, versions: Mapping[str, str | None] | None = None
+) -> tuple[dict[str, ModelVersion], SweepData, Hybrid]:
+    """The component versions, the data they were swept on, and the hybrid assembled from them."""
+    chosen = component_versions(client, tuning_config(settings), versions)
+    data = sweep_data(DataRef.from_tags(next(iter(chosen.values())).tags), settings)
+    return chosen, data, assemble_hybrid(client, chosen, data, tuning_config(settings).seed)
+
+
 def with_weights(hybrid: Hybrid, weights: Mapping[str, float]) -> Hybrid:
     """A copy of a fitted hybrid blending with `weights` (normalised to sum 1) instead of its own."""
     unknown = sorted(set(weights) - set(hybrid.parts))
@@ -229,10 +238,8 @@ def build_and_register_hybrid(
     settings = settings or get_settings()
     tuning = tuning_config(settings)
     client = client_for(settings)
-    chosen = component_versions(client, tuning, versions)
-    ref = DataRef.from_tags(next(iter(chosen.values())).tags)
-    data = sweep_data(ref, settings)
-    hybrid = assemble_hybrid(client, chosen, data, tuning.seed)
+    chosen, data, hybrid = hybrid_from_registry(client, settings, versions)
+    ref = data.ref
     if blend_sweep_run_id:
         weights = blend_weights_of(client, blend_sweep_run_id)
     if weights:

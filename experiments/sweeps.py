@@ -93,20 +93,15 @@ def tune_hybrid(
     """Sweep the hybrid's blend weights (configs/search_spaces/hybrid.yaml) over the registered
     SVD and NCF versions (the latest unless `versions` names them), on the data they were swept
     on. The first trial is the blend the hybrid fits itself, so the sweep shows what search adds."""
-    from experiments.registry import BlendTrainer, assemble_hybrid, component_versions
+    from experiments.registry import BlendTrainer, hybrid_from_registry
 
     settings = settings or get_settings()
-    tuning = tuning_config(settings)
-    client = client_for(settings)
-    chosen = component_versions(client, tuning, versions)
-    ref = DataRef.from_tags(next(iter(chosen.values())).tags)
-    data = sweep_data(ref, settings)
-    hybrid = assemble_hybrid(client, chosen, data, tuning.seed)
+    chosen, data, hybrid = hybrid_from_registry(client_for(settings), settings, versions)
     space = options.pop("space", None) or load_named_space("hybrid", settings)
     fitted = [{name: hybrid.weights.get(name.removeprefix("weights."), 0.0) for name in space.params}]
     extra_tags = {f"hz45.component.{m}": f"{mv.name}/{mv.version}" for m, mv in chosen.items()}
     return run_sweep(
-        "hybrid", ref, trials, space=space, data=data, train=BlendTrainer(hybrid), points=fitted,
+        "hybrid", data.ref, trials, space=space, data=data, train=BlendTrainer(hybrid), points=fitted,
         settings=settings, extra_tags=extra_tags, **options,
     )
 
