@@ -121,11 +121,13 @@ def clean_job(run: Run) -> None:
         tagged = clean.reject_reason(clean.typed_events(raw.events), tracks.select("item_id"), run.as_of, cfg.ratings)
         # Read and tagged once, counted per rule, then deduplicated.
         tagged = tagged.persist(StorageLevel.MEMORY_AND_DISK)
-        rejected = clean.rejected_counts(tagged)
-        valid = raw_events - sum(rejected.values())
-        kept = run.publish(clean.clean_events(tagged), "clean_events",
-                           (_at_least(raw_events, cfg.quality.max_event_drop_fraction), valid))
-        tagged.unpersist()
+        try:
+            rejected = clean.rejected_counts(tagged)
+            valid = raw_events - sum(rejected.values())
+            kept = run.publish(clean.clean_events(tagged), "clean_events",
+                               (_at_least(raw_events, cfg.quality.max_event_drop_fraction), valid))
+        finally:
+            tagged.unpersist()
         rejected[clean.DUPLICATE] = valid - kept
         run.report["rejected_events"] = rejected
 
