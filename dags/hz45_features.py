@@ -20,12 +20,12 @@ Params: `dataset` (a catalog dataset; the main DB holds one dataset at a time).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from dags.config import START_DATE, airflow_config, default_args
-from dags.spark import feature_job
+from dags.spark import HOURLY_RUN_DATE, feature_job
 from hz45.settings import get_settings
 
 SETTINGS = get_settings()
@@ -48,25 +48,27 @@ REQUIRED_TABLES = ("clean_events", "tracks", "item_features", "user_features")
 )
 def hz45_features():
     @task(execution_timeout=timedelta(minutes=20))
-    def ingest_interactions(params=None, data_interval_end=None) -> dict:
+    def ingest_interactions(params=None, data_interval_end=None, dag_run=None) -> dict:
         from hz45.ingest.interactions import ingest_interactions
 
-        summary = ingest_interactions(params["dataset"], data_interval_end)
+        # A run triggered by hand has no data interval: it ingests up to when it was triggered.
+        summary = ingest_interactions(params["dataset"], data_interval_end or dag_run.run_after)
         return {"written": summary.written, "counts": summary.counts, **summary.notes}
 
-    build_features = feature_job("build_features", ("clean", "items", "users"), CONFIG, SETTINGS,
+    build_features = feature_job("build_features", ("clean", "items", "users"), HOURLY_RUN_DATE, CONFIG, SETTINGS,
                                  timeout=timedelta(minutes=45))
 
     @task.pyspark(conn_id=CONFIG.spark_conn_id, execution_timeout=timedelta(minutes=20))
-    def check_quality(spark=None, sc=None, params=None, data_interval_start=None) -> dict:
+    def check_quality(run_date: str, spark=None, sc=None, params=None) -> dict:
         from features.verify import verify_run
 
         # The connection's session, configured as the feature jobs configure theirs.
-        return verify_run(get_settings(), params["dataset"], data_interval_start.date(), REQUIRED_TABLES)
+        return verify_run(get_settings(), params["dataset"], date.fromisoformat(run_date), REQUIRED_TABLES)
 
-    chart_tables = feature_job("chart_tables", ("charts",), CONFIG, SETTINGS, timeout=timedelta(minutes=30))
+    chart_tables = feature_job("chart_tables", ("charts",), HOURLY_RUN_DATE, CONFIG, SETTINGS,
+                               timeout=timedelta(minutes=30))
 
-    ingest_interactions() >> build_features >> check_quality() >> chart_tables
+    ingest_interactions() >> build_features >> check_quality(HOURLY_RUN_DATE) >> chart_tables
 
 
 hz45_features()

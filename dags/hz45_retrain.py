@@ -6,8 +6,8 @@ Daily (`airflow.retrain.schedule`, UTC), for the day before:
 1. **build_training_set**: the Spark job `training` of `features/jobs.py` (the ratings with
    their protocol splits) from the day's clean events, which hz45_features built; checked
    before it is written, so a failed data-quality check stops the run here, before any training.
-2. **freeze_holdout**: the dataset's frozen holdout cut once (or read and verified), and the
-   rows every sweep learns from, before the sweeps start side by side.
+2. **prepare_sweeps**: the dataset's frozen holdout cut once (or read and verified) and the
+   MLflow experiment created, before the two sweeps start side by side and would both do it.
 3. **tune_svd** and **tune_ncf** in parallel (Ray Tune, every trial an MLflow run; `ray.address`
    joins a cluster), then **register_svd** / **register_ncf**: each sweep's best trial.
 4. **build_hybrid**: the hybrid assembled from those two versions and registered as `challenger`.
@@ -42,7 +42,7 @@ from airflow.sdk import (
 
 from dags.alerts import deadline_missed
 from dags.config import START_DATE, airflow_config, default_args
-from dags.spark import feature_job
+from dags.spark import DAILY_RUN_DATE, feature_job
 from experiments.config import promotion_config
 from hz45.settings import Settings, get_settings
 
@@ -86,14 +86,17 @@ def run_settings(params: dict) -> Settings:
     },
 )
 def hz45_retrain():
-    build_training_set = feature_job("build_training_set", ("training",), CONFIG, SETTINGS,
+    build_training_set = feature_job("build_training_set", ("training",), DAILY_RUN_DATE, CONFIG, SETTINGS,
                                      timeout=timedelta(minutes=45))
 
     @task(execution_timeout=timedelta(minutes=30))
-    def freeze_holdout(params=None) -> dict:
+    def prepare_sweeps(params=None) -> dict:
         from experiments.data import DataRef, sweep_data
+        from experiments.tracking import client_for, experiment_id
 
-        return sweep_data(DataRef(params["dataset"], params["users"]), get_settings()).params()
+        settings = get_settings()
+        experiment_id(client_for(settings), settings.mlflow.experiment, settings)
+        return sweep_data(DataRef(params["dataset"], params["users"]), settings).params()
 
     @task(execution_timeout=SWEEP_TIMEOUT)
     def tune_svd(params=None) -> str:
@@ -159,10 +162,10 @@ def hz45_retrain():
 
         return confirm_served(get_settings(), precomputed["model_version"], RETRAIN.serving_wait_s)
 
-    holdout = freeze_holdout()
-    build_training_set >> holdout
+    prepared = prepare_sweeps()
+    build_training_set >> prepared
     svd_sweep, ncf_sweep = tune_svd(), tune_ncf()
-    holdout >> [svd_sweep, ncf_sweep]
+    prepared >> [svd_sweep, ncf_sweep]
     challenger = build_hybrid(register_svd(svd_sweep), register_ncf(ncf_sweep))
     decision = evaluate(challenger)
     branches = [promote(decision), keep_champion(decision)]

@@ -17,19 +17,23 @@ from dags.config import AirflowConfig
 from hz45.settings import ROOT, Settings
 
 APPLICATION = ROOT / "features" / "jobs.py"
-# Feature runs are per day: the day the data interval starts in (an hourly run rebuilds its day).
-RUN_DATE = "{{ data_interval_start | ds }}"
+# The day a run's feature jobs work on: the day its data interval starts in (an hourly run
+# rebuilds its day; the daily retrain reads the day before, which no hourly run rewrites any
+# more). A run triggered by hand has no data interval in Airflow 3: it takes the day it was
+# triggered on (hourly), or the day before (daily), as its schedule would.
+HOURLY_RUN_DATE = "{{ (data_interval_start | default(dag_run.run_after, true)) | ds }}"
+DAILY_RUN_DATE = "{{ (data_interval_start | default(dag_run.run_after - macros.timedelta(days=1), true)) | ds }}"
 
 
-def feature_job(task_id: str, jobs: Sequence[str], config: AirflowConfig, settings: Settings,
+def feature_job(task_id: str, jobs: Sequence[str], run_date: str, config: AirflowConfig, settings: Settings,
                 timeout: timedelta) -> SparkSubmitOperator:
-    """A task running `jobs` of the feature pipeline for the run's date and dataset."""
+    """A task running `jobs` of the feature pipeline for `run_date` (a template) and the run's dataset."""
     return SparkSubmitOperator(
         task_id=task_id,
         application=str(APPLICATION),
         conn_id=config.spark_conn_id,
         name=f"hz45-{task_id}",
-        application_args=["--date", RUN_DATE, "--dataset", "{{ params.dataset }}",
+        application_args=["--date", run_date, "--dataset", "{{ params.dataset }}",
                           *(arg for job in jobs for arg in ("--job", job))],
         driver_memory=settings.spark.driver_memory,
         execution_timeout=timeout,

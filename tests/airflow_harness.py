@@ -9,8 +9,10 @@ so the tests never import it: they call `describe` and `run` here, which start
                                    tasks, Spark application and arguments)
     run DAG_ID LOGICAL_DATE [--mark-success REGEX] [--on-retry-link TASK LINK TARGET]
                                    one `dag.test()` run: its state and each task's state, tries
-                                   and returned value. --on-retry-link creates the symlink LINK ->
-                                   TARGET when TASK goes up for retry (a source that comes back).
+                                   and returned value. LOGICAL_DATE "none" runs without one (and
+                                   without a data interval), as a run triggered by hand does.
+                                   --on-retry-link creates the symlink LINK -> TARGET when TASK
+                                   goes up for retry (a source that comes back).
 """
 
 from __future__ import annotations
@@ -127,7 +129,9 @@ def _run(dag_id: str, logical_date: str, mark_success: str | None, on_retry_link
     dag.deadline = None
     if on_retry_link:
         _link_on_retry(dag, *on_retry_link)
-    run = dag.test(logical_date=datetime.fromisoformat(logical_date), mark_success_pattern=mark_success)
+    # "none": a run without a logical date or data interval, as one triggered by hand.
+    logical = None if logical_date == "none" else datetime.fromisoformat(logical_date)
+    run = dag.test(logical_date=logical, mark_success_pattern=mark_success)
     with create_session() as session:
         # Task return values are stored as JSON, which the column already decodes.
         values = {x.task_id: x.value

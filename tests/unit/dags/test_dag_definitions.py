@@ -10,15 +10,19 @@ import pytest
 
 from airflow_harness import ROOT, airflow_env, call
 
+# The feature jobs' day: the data interval's first day, or for a run triggered by hand (no
+# interval) the day it was triggered (hourly) or the day before (daily).
+HOURLY = "{{ (data_interval_start | default(dag_run.run_after, true)) | ds }}"
+DAILY = "{{ (data_interval_start | default(dag_run.run_after - macros.timedelta(days=1), true)) | ds }}"
 FEATURE_EDGES = {
     ("ingest_interactions", "build_features"),
     ("build_features", "check_quality"),
     ("check_quality", "chart_tables"),
 }
 RETRAIN_EDGES = {
-    ("build_training_set", "freeze_holdout"),
-    ("freeze_holdout", "tune_svd"),
-    ("freeze_holdout", "tune_ncf"),
+    ("build_training_set", "prepare_sweeps"),
+    ("prepare_sweeps", "tune_svd"),
+    ("prepare_sweeps", "tune_ncf"),
     ("tune_svd", "register_svd"),
     ("tune_ncf", "register_ncf"),
     ("register_svd", "build_hybrid"),
@@ -76,8 +80,7 @@ def test_features_graph_submits_the_spark_jobs_in_order(dags):
         assert tasks[name]["conn_id"] == "hz45_spark"
         assert tasks[name]["application"] == str(ROOT / "features" / "jobs.py")
         assert spark_jobs(tasks[name]) == jobs
-        assert tasks[name]["application_args"][:4] == ["--date", "{{ data_interval_start | ds }}",
-                                                       "--dataset", "{{ params.dataset }}"]
+        assert tasks[name]["application_args"][:4] == ["--date", HOURLY, "--dataset", "{{ params.dataset }}"]
     assert tasks["check_quality"]["type"] == "_PySparkDecoratedOperator"
     assert tasks["check_quality"]["conn_id"] == "hz45_spark"
 
@@ -87,6 +90,7 @@ def test_retrain_graph_sweeps_in_parallel_and_branches_on_the_gate(dags):
     assert edges(dag) == RETRAIN_EDGES
     tasks = dag["tasks"]
     assert spark_jobs(tasks["build_training_set"]) == ["training"]
+    assert tasks["build_training_set"]["application_args"][1] == DAILY
     assert tasks["gate"]["type"] == "_BranchPythonDecoratedOperator"
     # Whichever branch ran, the lists are precomputed; a failure anywhere stops them.
     assert tasks["precompute_recommendations"]["trigger_rule"] == "none_failed_min_one_success"
