@@ -3,9 +3,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+AIRFLOW_STAMP := $(VENV)/.airflow-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-unit services-up services-down mlflow-ui clean
+.PHONY: venv demo test test-unit services-up services-down mlflow-ui airflow clean
 
 $(STAMP): pyproject.toml serving/dashboard/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,14 +17,19 @@ $(STAMP): pyproject.toml serving/dashboard/package-lock.json
 
 venv: $(STAMP)
 
+# Airflow is large (about 3 GB), so only the DAG tests and `make airflow` install it.
+$(AIRFLOW_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[airflow]'
+	touch $(AIRFLOW_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/hz45 demo
 
 # Integration tests use the real local servers; `services-up` is a no-op when they already run.
-test: $(STAMP) services-up
+test: $(STAMP) $(AIRFLOW_STAMP) services-up
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test-unit: $(STAMP)
+test-unit: $(STAMP) $(AIRFLOW_STAMP)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 services-up: $(STAMP)
@@ -41,6 +47,12 @@ mlflow-ui: $(STAMP)
 	mkdir -p $(MLFLOW_ARTIFACTS)
 	$(BIN)/mlflow server --backend-store-uri $(MLFLOW_STORE) \
 	  --artifacts-destination $(MLFLOW_ARTIFACTS) --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1
+
+# Airflow standalone with dags/ and this venv; UI on 127.0.0.1:AIRFLOW_PORT, home and metadata
+# DB under run/airflow (see scripts/airflow.sh).
+AIRFLOW_PORT ?= 8080
+airflow: $(AIRFLOW_STAMP)
+	AIRFLOW_PORT=$(AIRFLOW_PORT) scripts/airflow.sh
 
 clean:
 	rm -rf run data/cache .pytest_cache
