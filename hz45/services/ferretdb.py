@@ -89,8 +89,10 @@ class FerretDb(Service):
         return {"FERRETDB_TELEMETRY": "disable", "DO_NOT_TRACK": "1"}
 
     def check(self) -> None:
+        # socketTimeoutMS too: a server that accepts connections but stops answering must fail
+        # the check, not hold the services lock for ever.
         client = MongoClient(host=self.host, port=self.port, serverSelectionTimeoutMS=3000,
-                             connectTimeoutMS=3000, directConnection=True)
+                             connectTimeoutMS=3000, socketTimeoutMS=5000, directConnection=True)
         try:
             client.admin.command("ping")
         finally:
