@@ -12,9 +12,7 @@ from tqdm import tqdm
 
 from hz45.errors import ConfigError
 from hz45.settings import get_settings
-from streaming import job
 from streaming.config import Replay, load_config
-from streaming.replay import replay
 
 app = typer.Typer(help="Real-time events: replay datasets into Kafka, run the streaming job.", no_args_is_help=True)
 
@@ -35,6 +33,8 @@ def replay_command(
     options = _replay_options(load_config(settings).replay, given)
     if limit is not None and limit < 1:
         raise ConfigError("stream replay: --limit must be at least 1")
+    from streaming.replay import replay  # pandas and the catalog load only when used
+
     with tqdm(total=limit, unit="ev", desc=f"replay {dataset}", disable=None) as bar:
         report = replay(settings, dataset, options.rate, limit, options.malformed_share, options.clock,
                         options.session_gap_s, bar.update)
@@ -63,4 +63,6 @@ def run_command(
     for noisy in ("kafka", "py4j"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = get_settings()
+    from streaming import job  # pyspark loads only for this command
+
     job.run(settings, load_config(settings), available_now)

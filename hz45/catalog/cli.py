@@ -8,7 +8,6 @@ from typing import Optional
 import typer
 import yaml
 
-from hz45 import catalog
 from hz45.errors import ConfigError
 from hz45.settings import get_settings
 
@@ -18,6 +17,8 @@ app = typer.Typer(help="The dataset catalog: list, show counts, generate dummy d
 @app.command("list")
 def list_datasets() -> None:
     """The datasets `hz45 data show` and `hz45.catalog.load` know."""
+    from hz45 import catalog  # pandas loads only for the command that needs it
+
     for name in catalog.names():
         typer.echo(f"{name:16} {catalog.describe(name)}")
 
@@ -38,6 +39,8 @@ def show(
     option: list[str] = typer.Option([], "--option", "-o", help="a loader option KEY=VALUE, repeatable"),
 ) -> None:
     """Load a dataset and print its counts and notes."""
+    from hz45 import catalog
+
     dataset = catalog.load(name, **_options(option))
     typer.echo(dataset.name)
     for key, value in {**dataset.summary(), **{f"extras.{k}": len(v) for k, v in dataset.extras.items()}}.items():
@@ -59,6 +62,8 @@ def dummy(
     out: Path = typer.Option(Path("data/dummy"), help="output folder"),
 ) -> None:
     """Write dummy users, artists, tracks and events as Parquet (chunked: any size fits in memory)."""
+    from hz45 import catalog
+
     meta = catalog.write_dummy(
         out,
         n_users=users or max(100, tracks // 10),

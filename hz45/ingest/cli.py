@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from hz45.ingest.spotify import ingest_spotify
-from hz45.ingest.spotify_api import MAX_SEARCH_OFFSET
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -20,12 +18,14 @@ def ingest() -> None:
 def spotify(
     genre: str = typer.Option(..., help='a Spotify genre, searched as genre:"GENRE" (e.g. k-pop)'),
     # The range is checked by ingest_spotify, whose error the CLI prints on one line.
-    artists: int = typer.Option(50, help=f"how many artists of the genre, 1 to {MAX_SEARCH_OFFSET}"),
+    artists: int = typer.Option(50, help="how many artists of the genre (at most the search API's paging limit)"),
 ) -> None:
     """Artists of a genre, their top tracks and audio features, from the Spotify Web API.
 
     Credentials: SPOTIPY_CLIENT_ID and SPOTIPY_CLIENT_SECRET. A rerun adds no duplicates.
     """
+    from hz45.ingest.spotify import ingest_spotify  # pandas and spotipy load only when used
+
     report = ingest_spotify(genre, artists)
     typer.echo(
         f"{report.genre}: {report.artists} artists, {report.tracks} tracks "
