@@ -48,6 +48,11 @@ class FeatureParams:
     hour_windows: int
     hour_window_plays: int
 
+    @classmethod
+    def from_config(cls, config) -> "FeatureParams":
+        """From the `streaming:` section (streaming.config.StreamingConfig)."""
+        return cls(config.last_n, config.profile_plays, config.hour_windows, config.hour_window_plays)
+
 
 def _order(condition: Column | None = None) -> Column:
     """The time order of events; null (ignored by max_by) where `condition` is false."""

@@ -72,7 +72,7 @@ def kafka_records(spark: SparkSession, settings: Settings, config: StreamingConf
 
 def feature_updates(events: DataFrame, tracks: DataFrame, config: StreamingConfig) -> DataFrame:
     """Valid events -> one feature document per listener that had events in the micro-batch."""
-    params = FeatureParams(config.last_n, config.profile_plays, config.hour_windows, config.hour_window_plays)
+    params = FeatureParams.from_config(config)
     unique = events.withWatermark("event_time", config.watermark).dropDuplicatesWithinWatermark(["event_id"])
     return listener_features(unique.join(F.broadcast(tracks), "track_id", "left"), params)
 

@@ -70,7 +70,7 @@ def expected_features(run: StreamRun, events: pd.DataFrame) -> dict[int, dict]:
     tracks = catalog.load(DATASET).items.rename(columns={"item_id": "track_id"})
     cfg = run.config
     return features_from_events(
-        with_audio(events, tracks), FeatureParams(cfg.last_n, cfg.profile_plays, cfg.hour_windows)
+        with_audio(events, tracks), FeatureParams.from_config(cfg)
     )
 
 
