@@ -7,7 +7,7 @@ import typer
 db_app = typer.Typer(help="The main database: create the schema, load a dataset.", no_args_is_help=True)
 services_app = typer.Typer(help="The local servers (MariaDB, Kafka, MongoDB-compatible).", no_args_is_help=True)
 
-ServiceNames = typer.Argument(None, help="mariadb, kafka, mongo (all when none is given)")
+ServiceNames = typer.Argument(None, help="mariadb, kafka, postgres, mongo (all when none is given)")
 
 
 def _print_states(states) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -99,6 +99,15 @@ class MongoService(Section):
     host: str
     port: int = Field(gt=0, lt=65536)
     ferretdb_version: str
+    backend: Literal["postgresql", "sqlite"]
+
+
+class PostgresService(Section):
+    host: str
+    port: int = Field(gt=0, lt=65536)
+    database: str
+    user: str
+    password: str
 
 
 class ServicesSettings(Section):
@@ -107,6 +116,7 @@ class ServicesSettings(Section):
     mariadb: MariaDbService
     kafka: KafkaService
     mongo: MongoService
+    postgres: PostgresService
 
 
 class SpotifyIngestSettings(Section):

@@ -1,4 +1,5 @@
-"""The local servers the project starts and stops itself: MariaDB, Kafka and FerretDB ("mongo").
+"""The local servers the project starts and stops itself: MariaDB, Kafka, and FerretDB ("mongo")
+with the PostgreSQL it stores into.
 
 `up()` is idempotent: a server that already runs from this run folder is left alone. Every server
 is health-checked with a real query before `up()` returns; a failure raises ServiceUnavailable
@@ -15,10 +16,12 @@ from hz45.services.base import Service
 from hz45.services.ferretdb import FerretDb
 from hz45.services.kafka import Kafka
 from hz45.services.mariadb import MariaDb
+from hz45.services.postgres import Postgres
 from hz45.services.process import locked
 from hz45.settings import Settings, get_settings
 
-SERVICES: dict[str, type[Service]] = {"mariadb": MariaDb, "kafka": Kafka, "mongo": FerretDb}
+# In start order: FerretDB ("mongo") stores into PostgreSQL, so PostgreSQL comes first.
+SERVICES: dict[str, type[Service]] = {"mariadb": MariaDb, "kafka": Kafka, "postgres": Postgres, "mongo": FerretDb}
 
 
 @dataclass
@@ -37,7 +40,13 @@ def _select(names: list[str] | None, settings: Settings | None) -> list[Service]
     unknown = sorted(set(names or []) - SERVICES.keys())
     if unknown:
         raise ConfigError(f"unknown service '{unknown[0]}'", f"choose from {', '.join(SERVICES)}")
-    return [cls(settings) for name, cls in SERVICES.items() if not names or name in names]
+    wanted = set(names or SERVICES)
+    if settings.services.mongo.backend == "postgresql":
+        if "mongo" in wanted:
+            wanted.add("postgres")
+    elif not names:
+        wanted.discard("postgres")
+    return [cls(settings) for name, cls in SERVICES.items() if name in wanted]
 
 
 def up(names: list[str] | None = None, settings: Settings | None = None) -> list[ServiceState]:

@@ -16,12 +16,14 @@ class Service:
     name: str = ""
     # Seconds from spawn to a passing health check before start-up counts as failed.
     start_timeout_s: float = 120.0
+    # The OS account the server runs as (None: this process's own).
+    os_user: str | None = None
 
     def __init__(self, settings: Settings):
         self.settings = settings
         self.home: Path = settings.path(settings.services.run_dir) / self.name
         self.cache: Path = settings.path(settings.services.cache_dir)
-        self.proc = Proc(self.name, self.home)
+        self.proc = Proc(self.name, self.home, self.os_user)
 
     @property
     def conf(self):

@@ -1,4 +1,5 @@
-"""FerretDB 1.x (MongoDB wire protocol) on its SQLite backend, under run/mongo.
+"""FerretDB 1.x (MongoDB wire protocol) under run/mongo, storing into the project's PostgreSQL
+(services.mongo.backend: postgresql, the default) or into SQLite files under run/mongo/data.
 
 Built from the Go module proxy into .cache/ferretdb/<version>/bin. The released module lacks the
 build/version/version.txt that FerretDB's own release tooling generates (a plain
@@ -75,8 +76,7 @@ class FerretDb(Service):
     def argv(self) -> list[str]:
         return [
             str(self.binary),
-            "--handler=sqlite",
-            f"--sqlite-url=file:{self.home / 'data'}/",
+            *self._backend_flags(),
             f"--state-dir={self.home / 'state'}",
             f"--listen-addr={self.address}",
             # No HTTP debug listener (it would take port 8088) and no telemetry.
@@ -84,6 +84,13 @@ class FerretDb(Service):
             "--telemetry=disable",
             "--log-level=info",
         ]
+
+    def _backend_flags(self) -> list[str]:
+        if self.conf.backend == "sqlite":
+            return ["--handler=sqlite", f"--sqlite-url=file:{self.home / 'data'}/"]
+        pg = self.settings.services.postgres
+        return ["--handler=pg",
+                f"--postgresql-url=postgres://{pg.user}:{pg.password}@{pg.host}:{pg.port}/{pg.database}"]
 
     def env(self) -> dict[str, str]:
         return {"FERRETDB_TELEMETRY": "disable", "DO_NOT_TRACK": "1"}

@@ -26,9 +26,10 @@ POLL_S = 0.5
 class Proc:
     """The files of one server: run/<name>/{<name>.pid, <name>.log}."""
 
-    def __init__(self, name: str, home: Path):
+    def __init__(self, name: str, home: Path, os_user: str | None = None):
         self.name = name
         self.home = home
+        self.os_user = os_user
         self.pid_file = home / f"{name}.pid"
         self.log_file = home / f"{name}.log"
 
@@ -57,6 +58,8 @@ class Proc:
                 cwd=cwd or self.home,
                 env={**os.environ, **(env or {})},
                 start_new_session=True,
+                user=self.os_user,
+                group=self.os_user,
             )
         self.pid_file.write_text(f"{proc.pid}\n")
         # Popen returns once exec has begun, but the kernel fills /proc/<pid>/cmdline a moment

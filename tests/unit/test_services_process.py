@@ -81,6 +81,13 @@ def test_a_server_that_exits_at_start_is_reported_with_its_last_log_line(tmp_pat
 
 
 def test_unknown_service_names_are_refused():
-    with pytest.raises(ConfigError, match="unknown service 'postgres'.*mariadb, kafka, mongo"):
-        _select(["postgres"], load_settings(environ={}))
-    assert [s.name for s in _select(["mongo", "mariadb"], load_settings(environ={}))] == ["mariadb", "mongo"]
+    with pytest.raises(ConfigError, match="unknown service 'redis'.*mariadb, kafka, postgres, mongo"):
+        _select(["redis"], load_settings(environ={}))
+
+
+def test_ferretdb_brings_the_postgresql_it_stores_into():
+    on_pg = load_settings(environ={})
+    assert [s.name for s in _select(["mongo", "mariadb"], on_pg)] == ["mariadb", "postgres", "mongo"]
+    on_sqlite = load_settings(environ={"HZ45_SERVICES__MONGO__BACKEND": "sqlite"})
+    assert [s.name for s in _select(["mongo", "mariadb"], on_sqlite)] == ["mariadb", "mongo"]
+    assert [s.name for s in _select(None, on_sqlite)] == ["mariadb", "kafka", "mongo"]
