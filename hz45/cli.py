@@ -9,6 +9,8 @@ from importlib.metadata import entry_points
 import typer
 
 from hz45.errors import Hz45Error
+from hz45.loopback import keep_local_runs_on_loopback
+from hz45.settings import get_settings
 
 app = typer.Typer(help="4.5HZ music recommendation platform.", no_args_is_help=True, add_completion=False)
 
@@ -28,9 +30,10 @@ def _register_core_commands() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; usage errors are handled by typer (exit 2), user errors print one line."""
-    _register_core_commands()
-    _register_stage_commands()
     try:
+        keep_local_runs_on_loopback(get_settings())
+        _register_core_commands()
+        _register_stage_commands()
         app(args=argv, prog_name="hz45")
     except Hz45Error as exc:
         print(f"error: {exc.line()}", file=sys.stderr)

@@ -6,8 +6,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from hz45.loopback import keep_local_runs_on_loopback
 from hz45.settings import SpotifyIngestSettings, get_settings
 from spotify_fake import CLIENT_ID, CLIENT_SECRET, SPEC_FILE, FakeSpotify, OpenApi, start
+
+# Before any test module imports Ray or Spark.
+keep_local_runs_on_loopback(get_settings())
 
 
 @pytest.fixture(scope="session")
