@@ -19,11 +19,22 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import httpx
+from pydantic import BaseModel, ConfigDict, Field
 
 from hz45.errors import Hz45Error
-from hz45.settings import ROOT, Settings, get_settings
+from hz45.settings import ROOT, Settings, get_settings, load_settings
 
 HZ45 = [sys.executable, "-m", "hz45.cli"]
+
+
+class DemoConfig(BaseModel):
+    """The `demo:` section."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mlflow_port: int = Field(gt=0, lt=65536)
+    listener: int = Field(ge=0)
+    reaction_timeout_s: int = Field(gt=0)
 
 
 @dataclass
@@ -121,25 +132,33 @@ def _burst(base: str, user_id: int, tracks: list[int], plan: DemoPlan) -> None:
         httpx.post(f"{base}/events", json=event, timeout=10).raise_for_status()
 
 
+def _ids(payload: dict) -> list[int]:
+    return [item["item_id"] for item in payload["items"]]
+
+
 def _print_list(title: str, payload: dict) -> None:
-    print(f"{title} (model version {payload.get('model_version')}, cold start {payload.get('cold_start')})")
+    model = payload["model"]
+    print(f"{title} ({model['name']} version {model['version']}, cold start {payload['cold_start']}, "
+          f"streamed features {payload['online_features']})")
     for rank, item in enumerate(payload["items"], 1):
-        print(f"  {rank:>2}. track {item['track_id']:>8}  score {item['score']:.3f}  {item.get('reason', '')}")
+        print(f"  {rank:>2}. track {item['item_id']:>8}  score {item['score']:.3f}  {item['reason']}")
 
 
 def run_demo(plan: DemoPlan, keep_running: bool = False, settings: Settings | None = None) -> dict:
     """Run the loop; returns what each stage produced (the e2e test asserts on it)."""
     from hz45 import services
 
-    settings = settings or get_settings()
-    env = {**os.environ, **plan.env}
+    # TensorFlow's start-up notices would bury the demo's own output; a user's setting still wins.
+    env = {"TF_CPP_MIN_LOG_LEVEL": "2", **os.environ, **plan.env}
+    settings = settings or (load_settings(environ=env) if plan.env else get_settings())
+    config = settings.section("demo", DemoConfig)
     logs = settings.path(settings.services.run_dir) / "demo"
     outcome: dict = {"timings": {}}
     dataset = ["--dataset", plan.dataset]
     users = ["--users", str(plan.tune_users)] if plan.tune_users else []
 
     _banner("1/7 local servers")
-    for state in services.up():
+    for state in services.up(settings=settings):
         print(f"  {state.name:8} {state.address:16} {state.detail}")
 
     _banner("2/7 main DB: schema and the music dataset")
@@ -148,54 +167,59 @@ def run_demo(plan: DemoPlan, keep_running: bool = False, settings: Settings | No
     _banner("3/7 Spark feature job")
     outcome["timings"]["features"] = _run(["features", "build", "--date", date.today().isoformat(), *dataset], env)
 
-    _banner("4/7 Ray Tune sweeps, tracked in MLflow, best trials registered")
-    t = _run(["tune", "svd", *dataset, *users, "--trials", str(plan.svd_trials)], env)
-    t += _run(["register", "svd"], env)
-    t += _run(["tune", "ncf", *dataset, *users, "--trials", str(plan.ncf_trials)], env)
-    t += _run(["register", "ncf"], env)
-    outcome["timings"]["sweeps"] = t
-
-    _banner("5/7 hybrid: blend sweep, registered as challenger, promotion gate")
-    t = _run(["tune", "hybrid", "--trials", str(plan.blend_trials)], env)
-    t += _run(["register", "hybrid"], env)
-    t += _run(["promote"], env)
-    outcome["timings"]["promotion"] = t
-
     with ExitStack() as stack:
-        _banner("6/7 serving, streaming and the MLflow UI")
-        serve_cfg = settings.section("serving", _ServingAddress)
-        base = f"http://{serve_cfg.host}:{serve_cfg.port}"
-        mlflow_ui = "http://127.0.0.1:5000"
+        # The streaming job starts now so that its JVM, Kafka connector and Python workers are
+        # warm by the time events are replayed; until then it idles on an empty topic.
+        stream = _background(HZ45 + ["stream", "run"], env, logs / "stream.log", stack)
+
+        _banner("4/7 Ray Tune sweeps, tracked in MLflow, best trials registered")
+        t = _run(["tune", "svd", *dataset, *users, "--trials", str(plan.svd_trials)], env)
+        t += _run(["register", "svd"], env)
+        t += _run(["tune", "ncf", *dataset, *users, "--trials", str(plan.ncf_trials)], env)
+        t += _run(["register", "ncf"], env)
+        outcome["timings"]["sweeps"] = t
+
+        _banner("5/7 hybrid: blend sweep, registered as challenger, promotion gate")
+        t = _run(["tune", "hybrid", "--trials", str(plan.blend_trials)], env)
+        t += _run(["register", "hybrid"], env)
+        t += _run(["promote"], env)
+        outcome["timings"]["promotion"] = t
+
+        _banner("6/7 serving, replayed listening events and the MLflow UI")
+        # The serving section is validated by the serving app itself; the demo needs its address only.
+        base = f"http://{settings.serving['host']}:{settings.serving['port']}"
+        mlflow_ui = f"http://127.0.0.1:{config.mlflow_port}"
         _background(
             [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", settings.mlflow.tracking_uri,
              "--artifacts-destination", str(settings.path(settings.mlflow.artifact_root)),
-             "--host", "127.0.0.1", "--port", "5000", "--workers", "1"],
+             "--host", "127.0.0.1", "--port", str(config.mlflow_port), "--workers", "1"],
             env, logs / "mlflow.log", stack)
-        stream = _background(HZ45 + ["stream", "run"], env, logs / "stream.log", stack)
         serve = _background(HZ45 + ["serve"], env, logs / "serve.log", stack)
         _wait_http(f"{base}/healthz", serve, logs / "serve.log", timeout=600)
         model = httpx.get(f"{base}/model", timeout=10).json()
         outcome["model"] = model
         print(f"  serving {model.get('name')} version {model.get('version')} ({model.get('alias')})")
-        _run(["stream", "replay", *dataset, "--rate", str(plan.replay_rate), "--limit", str(plan.replay_events)], env)
+        _run(["stream", "replay", *dataset, "--rate", str(plan.replay_rate), "--limit", str(plan.replay_events), "--clock", "live"], env)
         if stream.poll() is not None:
             raise Hz45Error(f"demo: the streaming job exited with code {stream.returncode}", f"see {logs / 'stream.log'}")
 
         _banner("7/7 a listener's recommendations before and after a burst of plays and skips")
-        user_id = int(os.environ.get("HZ45_DEMO_LISTENER", "2"))
+        user_id = config.listener
         before = _recommendations(base, user_id)
         _print_list(f"listener {user_id}, before", before)
-        similar = httpx.get(f"{base}/tracks/{before['items'][-1]['track_id']}/similar", params={"n": plan.burst}, timeout=30)
+        similar = httpx.get(f"{base}/tracks/{before['items'][-1]['item_id']}/similar", params={"n": plan.burst}, timeout=30)
         similar.raise_for_status()
-        burst_tracks = [row["track_id"] for row in similar.json()["items"]]
+        burst_tracks = [row["item_id"] for row in similar.json()["items"]]
         sent = time.monotonic()
         _burst(base, user_id, burst_tracks, plan)
         after = before
-        while time.monotonic() - sent < 60 and [i["track_id"] for i in after["items"]] == [i["track_id"] for i in before["items"]]:
+        while time.monotonic() - sent < config.reaction_timeout_s and _ids(after) == _ids(before):
             time.sleep(1)
             after = _recommendations(base, user_id)
         outcome["before"], outcome["after"] = before, after
         outcome["reacted_in_s"] = round(time.monotonic() - sent, 1)
+        if _ids(after) == _ids(before):
+            print(f"  the list did not change within {config.reaction_timeout_s} s: see {logs / 'stream.log'}")
         _print_list(f"listener {user_id}, after {len(burst_tracks)} events ({outcome['reacted_in_s']} s later)", after)
 
         print(f"\nMLflow UI       {mlflow_ui}")
@@ -211,13 +235,3 @@ def run_demo(plan: DemoPlan, keep_running: bool = False, settings: Settings | No
                 pass
     print(json.dumps(outcome["timings"], indent=None))
     return outcome
-
-
-class _ServingAddress:
-    """Only the address of the serving app: the demo must not depend on the serving package."""
-
-    @classmethod
-    def model_validate(cls, raw: dict) -> "_ServingAddress":
-        self = cls()
-        self.host, self.port = raw.get("host", "127.0.0.1"), int(raw.get("port", 8000))
-        return self
