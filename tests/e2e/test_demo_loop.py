@@ -53,7 +53,7 @@ def test_the_demo_loop_runs_every_stage(isolated_env):
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert runs and all(r.info.status != "RUNNING" for r in runs)
     champion = client.get_model_version_by_alias(outcome["model"]["name"], "champion")
-    assert outcome["model"]["version"] == champion.version
+    assert str(outcome["model"]["version"]) == str(champion.version)
 
     # served over HTTP, and the list reacts to the listener's burst of plays and skips
     before, after = outcome["before"], outcome["after"]
