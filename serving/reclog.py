@@ -1,8 +1,8 @@
 """The recommendation log: one record per served list on Kafka, copied into MongoDB for online
 evaluation (which lists were shown, by which model version, how fast).
 
-Records are keyed by listener and carry a unique `request_id`; the sink writes each under that id
-with an upsert, so a batch redelivered after a crash adds no duplicates.
+Records are keyed by listener and carry a unique `request_id`; the sink inserts each under that id
+and leaves an id already there as it is, so a batch redelivered after a crash adds no duplicates.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
 from kafka import KafkaConsumer
-from pymongo import ReplaceOne
 from pymongo.collection import Collection
 
+from hz45.stores.mongo import insert_new
 from serving.worker import BackgroundWorker
 
 log = logging.getLogger(__name__)
@@ -67,19 +67,15 @@ def to_document(raw: bytes) -> dict[str, Any]:
 
 
 def write_batch(collection: Collection, raws: Iterable[bytes]) -> int:
-    """Upsert a batch of log records; returns how many were written. Records that are not log
+    """Insert a batch of log records; returns how many were new. Records that are not log
     records are skipped with a warning rather than blocking the partition forever."""
-    ops = []
+    docs = []
     for raw in raws:
         try:
-            doc = to_document(raw)
+            docs.append(to_document(raw))
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("recommendation log: skipped a malformed record: %s", exc)
-            continue
-        ops.append(ReplaceOne({"_id": doc["_id"]}, doc, upsert=True))
-    if ops:
-        collection.bulk_write(ops, ordered=False)
-    return len(ops)
+    return insert_new(collection, docs)
 
 
 class LogSink(BackgroundWorker):

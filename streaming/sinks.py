@@ -20,7 +20,6 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 from pymongo.collection import Collection
-from pymongo.errors import BulkWriteError
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Engine
 
@@ -30,7 +29,6 @@ from hz45.stores import mongo
 from hz45.stores.schema import Timestamp
 from streaming.schema import FIELDS
 
-DUPLICATE_KEY = 11000
 INSERT_CHUNK = 2000
 
 metadata = sa.MetaData()
@@ -64,20 +62,6 @@ def event_document(row: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def insert_new(collection: Collection, docs: list[dict[str, Any]]) -> int:
-    """Insert the documents whose `_id` is not in the collection yet; return how many were new."""
-    if not docs:
-        return 0
-    try:
-        return len(collection.insert_many(docs, ordered=False).inserted_ids)
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        others = [e for e in errors if e.get("code") != DUPLICATE_KEY]
-        if others:
-            raise ServiceUnavailable(f"MongoDB refused {len(others)} event(s): {others[0].get('errmsg')}") from None
-        return len(docs) - len(errors)
-
-
 def raw_log_writer(settings: Settings, collection: str) -> Callable[[Iterable[Any]], None]:
     """The function each Spark task runs on its partition of valid events (foreachPartition)."""
 
@@ -87,9 +71,9 @@ def raw_log_writer(settings: Settings, collection: str) -> Callable[[Iterable[An
         for row in rows:
             chunk.append(event_document(row.asDict()))
             if len(chunk) == INSERT_CHUNK:
-                insert_new(target, chunk)
+                mongo.insert_new(target, chunk)
                 chunk = []
-        insert_new(target, chunk)
+        mongo.insert_new(target, chunk)
 
     return write
 

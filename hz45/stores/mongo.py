@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Any
 
 from pymongo import MongoClient
+from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import ConfigurationError, ConnectionFailure, InvalidURI
+from pymongo.errors import BulkWriteError, ConfigurationError, ConnectionFailure, InvalidURI
 from pymongo.uri_parser import parse_uri
 
 from hz45.errors import ConfigError, ServiceUnavailable
@@ -24,6 +26,28 @@ def get_database(settings: Settings | None = None) -> Database:
     """The product's database (`mongo.database`)."""
     settings = settings or get_settings()
     return get_client(settings)[settings.mongo.database]
+
+
+DUPLICATE_KEY = 11000
+
+
+def insert_new(collection: Collection, docs: list[dict[str, Any]]) -> int:
+    """Insert the documents whose `_id` is not in the collection yet; return how many were new.
+
+    The idempotent write of append-only logs (a redelivered record is a duplicate key, left as
+    it is). Preferred to an upsert per document: FerretDB looks an `_id` filter up without its
+    index, so each upsert scans the collection, and many at once exhaust its connection pool.
+    """
+    if not docs:
+        return 0
+    try:
+        return len(collection.insert_many(docs, ordered=False).inserted_ids)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        others = [e for e in errors if e.get("code") != DUPLICATE_KEY]
+        if others:
+            raise ServiceUnavailable(f"MongoDB refused {len(others)} document(s): {others[0].get('errmsg')}") from None
+        return len(docs) - len(errors)
 
 
 def display_uri(uri: str) -> str:

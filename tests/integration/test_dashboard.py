@@ -174,7 +174,7 @@ def load_known_data(settings, now: datetime) -> dict:
     # Outside the window: left out of every figure.
     add(200, 1, "play", now - timedelta(hours=2))
     add(210, 2, "skip", now - timedelta(hours=2))
-    sinks.insert_new(database[settings.streaming["events_collection"]], [sinks.event_document(e) for e in events])
+    mongo_store.insert_new(database[settings.streaming["events_collection"]], [sinks.event_document(e) for e in events])
 
     write_batch(database[settings.serving["log_sink"]["collection"]], [
         served("r1", 101, [1, 2, 3, 4], "3", l1),
@@ -264,7 +264,7 @@ def test_dashboard_in_headless_chromium(chromium, bundled, settings, running):
             # The page follows the log: new events show up on a later poll without a reload.
             before = page.evaluate("window.hz45Dashboard.updates")
             database = mongo_store.get_database(settings)
-            sinks.insert_new(database[settings.streaming["events_collection"]], [
+            mongo_store.insert_new(database[settings.streaming["events_collection"]], [
                 sinks.event_document(event(10_000 + i, 230, 1, "like", datetime.now(timezone.utc))) for i in range(7)
             ])
             page.wait_for_function(

@@ -49,3 +49,14 @@ def test_insert_find_index_round_trip(collection):
 
     collection.update_one({"event_id": "e4"}, {"$set": {"type": "like"}})
     assert collection.find_one({"event_id": "e4"})["type"] == "like"
+
+
+def test_insert_new_keeps_the_first_copy_of_each_id(collection):
+    first = [{"_id": f"r{i}", "copy": 1} for i in range(300)]
+    assert mongo.insert_new(collection, first) == 300
+    # A redelivered batch: 300 ids already there, 5 new ones.
+    again = [{"_id": f"r{i}", "copy": 2} for i in range(305)]
+    assert mongo.insert_new(collection, again) == 5
+    assert collection.count_documents({}) == 305
+    assert collection.count_documents({"copy": 1}) == 300
+    assert mongo.insert_new(collection, []) == 0
