@@ -172,9 +172,12 @@ def _log_progress(query: StreamingQuery, logged: dict[str, int]) -> None:
     if not progress or logged.get(query.name) == progress["batchId"]:
         return
     logged[query.name] = progress["batchId"]
-    log.info("%s batch %d: %d records in %.1f s (%.0f/s processed)", query.name, progress["batchId"],
-             progress["numInputRows"], progress["durationMs"].get("triggerExecution", 0) / 1000,
-             progress.get("processedRowsPerSecond") or 0.0)
+    durations = progress["durationMs"]
+    # Where the time went (Spark's own phases: addBatch is the sink, getBatch the source read...).
+    phases = ", ".join(f"{k} {v / 1000:.1f}" for k, v in durations.items() if k != "triggerExecution" and v >= 100)
+    log.info("%s batch %d: %d records in %.1f s (%.0f/s processed; %s)", query.name, progress["batchId"],
+             progress["numInputRows"], durations.get("triggerExecution", 0) / 1000,
+             progress.get("processedRowsPerSecond") or 0.0, phases)
 
 
 def start(settings: Settings, config: StreamingConfig, available_now: bool = False) -> Job:
