@@ -59,7 +59,9 @@ class ServingConfig(_Strict):
     max_n: int = Field(default=100, ge=1)
     # How often each replica asks the registry where the alias points.
     watch_interval_s: float = Field(default=2.0, gt=0)
-    cache_ttl_s: float = Field(default=30.0, ge=0)
+    # Entries are dropped by the listener's events and feature updates and by a promotion, the
+    # only things that change a list; the TTL is a safety net, not what keeps lists fresh.
+    cache_ttl_s: float = Field(default=600.0, ge=0)
     cache_max_entries: int = Field(default=100_000, ge=0)
     # How many of a listener's recent tracks (from the online features) become the model's context.
     context_tracks: int = Field(default=20, ge=0)
