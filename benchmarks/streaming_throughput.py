@@ -229,8 +229,8 @@ def main() -> None:
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
     }
-    # The two variants share the results file: the Kafka-only one under its own prefix.
-    prefix = "kafka_only_" if args.no_mongo else ""
+    # The variants share the results file: Kafka-only and other rates under their own prefixes.
+    prefix = ("kafka_only_" if args.no_mongo else "") + ("" if args.rate == TARGET_EVENTS_PER_S else f"rate{args.rate:g}_")
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results.update({prefix + key: value for key, value in figures.items()})
     results.update({key: figures[key] for key in ("command", "date", "machine")})

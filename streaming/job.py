@@ -18,6 +18,7 @@ import json
 import logging
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,15 +126,23 @@ class FeaturesSink:
         self.collection = (
             mongo.get_database(settings)[config.features_collection] if config.sinks.features_mongo else None
         )
+        self.mongo_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="features-mongo")
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         rows = batch.collect()
+        # The MongoDB write runs beside the topic's: it mostly waits on the server, and the batch
+        # (and with it the features' freshness on the topic) must not wait for both in turn.
+        mongo_write = None
+        if self.collection is not None:
+            docs = [{"_id": r["listener_id"], **json.loads(r["document"])} for r in rows]
+            mongo_write = self.mongo_writer.submit(sinks.replace_documents, self.collection, docs)
         if self.producer is not None:
             sinks.publish(self.producer, self.topic, ((r["listener_id"], r["document"]) for r in rows))
-        if self.collection is not None:
-            sinks.replace_documents(self.collection, [{"_id": r["listener_id"], **json.loads(r["document"])} for r in rows])
+        if mongo_write is not None:
+            mongo_write.result()  # both are done (or raise) before Spark commits the batch
 
     def close(self) -> None:
+        self.mongo_writer.shutdown()
         if self.producer is not None:
             self.producer.close()
 
