@@ -4,7 +4,8 @@ The registered pyfunc's `predict` takes one row per listener (user_id, n, contex
 ids newest last, exclude, and skipped where its signature declares it) and returns rows of
 item_id, score, reason, cold_start. A Python model that also offers `recommend_one(user_id, n,
 context=, exclude=, skipped=)` (the hybrid's per-request path, the same answer without a pandas
-input frame) is called through that instead.
+input frame) is called through that instead, and the hybrid's own `recommend_arrays` (the same
+answer as arrays, without building a frame per request) before either.
 
 Content-based neighbours come from the Python model's `similar_tracks(track_id, n)` or, for the
 hybrid, from its content component's `similar_items(item_id, n)`.
@@ -71,6 +72,7 @@ class ServedModel:
         self.pyfunc = pyfunc
         python_model = _python_model(pyfunc)
         self._recommend_one = getattr(python_model, "recommend_one", None)
+        self._recommend_arrays = getattr(getattr(python_model, "model", None), "recommend_arrays", None)
         self._similar = _similar_source(python_model)
         schema = pyfunc.metadata.get_input_schema()
         self.takes_skipped = schema is not None and "skipped" in schema.input_names()
@@ -79,6 +81,12 @@ class ServedModel:
         self, user_id: int, n: int, context: list[int], exclude: list[int], skipped: list[int] = ()
     ) -> Recommendations:
         skipped = list(skipped) if self.takes_skipped else []
+        if self._recommend_arrays is not None:
+            ids, scores, reasons, cold = self._recommend_arrays(
+                user_id, n, context=context, exclude=exclude, skipped=skipped
+            )
+            items = [Ranked(int(i), float(s), str(r)) for i, s, r in zip(ids.tolist(), scores.tolist(), reasons)][:n]
+            return Recommendations(items=items, cold_start=bool(cold) and bool(items))
         if self._recommend_one is not None:
             out = self._recommend_one(user_id, n, context=context, exclude=exclude, skipped=skipped)
         else:

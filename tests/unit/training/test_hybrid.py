@@ -103,6 +103,21 @@ def test_pyfunc_round_trip_needs_only_the_model_path(hybrid, tmp_path):
         model.predict(pd.DataFrame({"user_id": [1], "n": [500]}))
 
 
+def test_served_model_answers_as_the_pyfunc_predicts(hybrid, tmp_path):
+    from serving.model import ServedModel
+
+    model = mlflow.pyfunc.load_model(str(build_hybrid_pyfunc(hybrid, tmp_path / "pyfunc")))
+    served = ServedModel(model)
+    for user, context, exclude in [(1, [101], [110]), (123_456, [104, 107], [])]:
+        got = served.recommend(user, 4, context, exclude)
+        row = {"user_id": [user], "n": [4], "context": [context], "exclude": [exclude]}
+        want = model.predict(pd.DataFrame(row))
+        assert [r.item_id for r in got.items] == want["item_id"].tolist()
+        assert [r.reason for r in got.items] == want["reason"].tolist()
+        np.testing.assert_allclose([r.score for r in got.items], want["score"].to_numpy(), rtol=1e-6)
+        assert got.cold_start == bool(want["cold_start"].any())
+
+
 def test_assemble_from_fitted_components(hybrid, tiny, catalogue):
     from training.splits import stratified_split
 
