@@ -224,6 +224,15 @@ class Recommender(ABC):
         last) and `skipped` recently skipped ones; models that can use them override this."""
         return self.score_users(np.array([u], dtype=np.int64))[0]
 
+    def linear_rows(self) -> np.ndarray | None:
+        """F, one row per catalogue position, where the model's request scores are linear:
+        score_request(u, context, skipped) == F @ linear_query(u, context, skipped) + a constant
+        per request. None for models that are not (the hybrid then cannot retrieve through them)."""
+        return None
+
+    def linear_query(self, u: int, context: Sequence[int] = (), skipped: Sequence[int] = ()) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} has no linear form")
+
     def cold_scores(self) -> np.ndarray:
         """Scores for a user the model has never seen: item popularity."""
         return np.log1p(self.popularity).astype(np.float32)

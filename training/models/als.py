@@ -78,14 +78,15 @@ class ImplicitALS(Recommender):
     def fold_in(self, item_positions: np.ndarray) -> np.ndarray:
         """The factors a user with these (positive) items would get: one least-squares solve
         against the fixed item factors, the same step training takes for every user."""
-        y = self.scorer.item_factors.astype(np.float64)
+        y = self.scorer.item_factors
         cols = np.unique(item_positions[item_positions >= 0])
-        if not hasattr(self, "_gram"):
-            self._gram = y.T @ y + self.reg * np.eye(self.factors)
+        if not hasattr(self, "_gram"):  # the same for every request: computed once
+            y64 = y.astype(np.float64)
+            self._gram = y64.T @ y64 + self.reg * np.eye(self.factors)
         gram = self._gram
         if len(cols) == 0:
             return np.zeros(self.factors, dtype=np.float32)
-        yc = y[cols]
+        yc = y[cols].astype(np.float64)
         a = gram + self.alpha * yc.T @ yc
         b = (1.0 + self.alpha) * yc.sum(axis=0)
         return np.linalg.solve(a, b).astype(np.float32)
@@ -93,10 +94,25 @@ class ImplicitALS(Recommender):
     def score_request(self, u: int, context: Sequence[int] = (), skipped: Sequence[int] = ()) -> np.ndarray:
         if not len(context):
             return self.score_users(np.array([u], dtype=np.int64))[0]
+        return self.scorer.item_factors @ self._request_factors(u, context, skipped)
+
+    def _request_factors(self, u: int, context: Sequence[int], skipped: Sequence[int]) -> np.ndarray:
+        """The user's factors with the context folded in (skipped tracks left out)."""
         history = self.seen.indices[self.seen.indptr[u] : self.seen.indptr[u + 1]] if u >= 0 else np.empty(0, int)
         items = np.concatenate([history, self.items.positions(list(context))])
         items = np.setdiff1d(items, self.items.positions(list(skipped)))
-        return self.scorer.item_factors @ self.fold_in(items)
+        return self.fold_in(items)
+
+    def linear_rows(self) -> np.ndarray:
+        """[item factors | popularity]: the last column is what a listener never seen scores by."""
+        return np.column_stack([self.scorer.item_factors, self.cold_scores()]).astype(np.float32)
+
+    def linear_query(self, u: int, context: Sequence[int] = (), skipped: Sequence[int] = ()) -> np.ndarray:
+        if len(context):
+            return np.append(self._request_factors(u, context, skipped), 0.0)
+        if u < 0:
+            return np.append(np.zeros(self.factors), 1.0)
+        return np.append(self.scorer.user_factors[u], 0.0)
 
     def score_users(self, u: np.ndarray) -> np.ndarray:
         scores = self.scorer.score_users(u)

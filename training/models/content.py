@@ -159,6 +159,15 @@ class ContentBased(Recommender):
             return self.cold_scores()
         return self.score_profile(self.user_profile(u, context, skipped))
 
+    def linear_rows(self) -> np.ndarray:
+        """[attribute vectors | popularity]: the last column is what a cold start scores by."""
+        return np.column_stack([self.vectors, self.cold_scores()]).astype(np.float32)
+
+    def linear_query(self, u: int, context: Sequence[int] = (), skipped: Sequence[int] = ()) -> np.ndarray:
+        if u < 0 and not len(context):
+            return np.append(np.zeros(self.vectors.shape[1]), 1.0)
+        return np.append(self.user_profile(u, context, skipped), 0.0)
+
     def _predict_pairs(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
         out = np.zeros(len(u), dtype=np.float32)
         ok = (u >= 0) & (i >= 0)

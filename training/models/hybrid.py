@@ -17,6 +17,12 @@ what the listener just played. A listener the model has never seen is a cold sta
 they get tracks popular with listeners who played the same (ALS fold-in) and similar in sound
 (content); without context, the collaborative components' cold rows, i.e. the popular tracks.
 
+Large catalogues. A request scores the linear components (factor models, content) through a
+retrieval index (training.models.retrieval): the blend's z-scores are exact without a pass over
+the catalogue, and only the best clusters of items, `scan` items in all, are scored; the
+`candidates` best of those are rescored by the costly components. A catalogue of at most `scan`
+items is scored whole, so the answer is the exact one.
+
 Components default to SVD (scikit-surprise), NeuMF, implicit ALS and content-based; ALS is the
 collaborative component added for ranking quality (SVD is fitted to ratings and ranks poorly).
 """
@@ -26,6 +32,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
 from typing import Any
@@ -38,6 +45,7 @@ from training.base import ModelError, Recommender, top_k_indices
 from training.feedback import NEGATIVE_EVENTS, positives
 from training.models.blend import Blend
 from training.models.content import ContentBased
+from training.models.retrieval import BlendIndex, Block
 
 DEFAULT_COMPONENTS: dict[str, dict[str, Any]] = {
     "svd": {},
@@ -51,6 +59,7 @@ REFINE_STEPS = (0.1, 0.05, 0.02)
 RECENT_PER_USER = 20
 CATALOGUE_FILE = "catalogue.parquet"
 CATALOGUE_COLUMNS = ("item_id", "title", "artist_name", "genre")
+RETRIEVAL_FILE = "retrieval.npz"
 
 
 def zscore(scores: np.ndarray, known: np.ndarray) -> np.ndarray:
@@ -75,6 +84,7 @@ class Hybrid(Blend):
         max_validation_users: int = 1000,
         refit: bool = True,
         candidates: int = 1000,
+        scan: int = 25_000,
         seed: int = 42,
     ):
         self.components = {k: dict(v) for k, v in (components or DEFAULT_COMPONENTS).items()}
@@ -82,6 +92,7 @@ class Hybrid(Blend):
         self.max_validation_users = int(max_validation_users)
         self.refit = bool(refit)
         self.candidates = int(candidates)
+        self.scan = int(scan)
         self.seed = int(seed)
 
     # -- fitting ----------------------------------------------------------------------
@@ -143,7 +154,13 @@ class Hybrid(Blend):
         self._recent_history(train)
         self.catalogue = _catalogue(self.items.ids, items)
         self._prepare()
+        self._prepare_scoring()
+
+    def _prepare_scoring(self) -> None:
+        """What the request path scores with, for the current weights and `candidates`: per-user
+        statistics of the shortlisted components, and the retrieval index over the others."""
         self.shortlist_stats = {name: self._score_stats(name) for name in self._shortlisted()}
+        self.retrieval = self._blend_index(None)
 
     def with_weights(self, weights: Mapping[str, float]) -> Hybrid:
         """A copy blending with other weights (normalised to sum 1), sharing the fitted components;
@@ -158,6 +175,7 @@ class Hybrid(Blend):
             name: self.shortlist_stats[name] if name in self.shortlist_stats else blended._score_stats(name)
             for name in blended._shortlisted()
         }
+        blended.retrieval = blended._blend_index(self.retrieval.assignment if self.retrieval else None)
         return blended
 
     def _shortlisted(self) -> list[str]:
@@ -165,6 +183,27 @@ class Hybrid(Blend):
         if not 0 < self.candidates < len(self.items):
             return []
         return [n for n, p in self.parts.items() if p.costly_scoring and self.weights.get(n, 0.0) > 0]
+
+    def _blend_index(self, assignment: np.ndarray | None) -> BlendIndex | None:
+        """The retrieval index over the components a request scores whole, or None when one of
+        them has no linear form (the request path then scores every item)."""
+        content_name = self._content_name(self.parts)
+        names = [
+            n
+            for n, p in self.parts.items()
+            if n not in self._shortlisted() and (self.weights.get(n, 0.0) > 0 or n == content_name)
+        ]
+        if not names or any(self.parts[n].linear_rows() is None for n in names):
+            return None
+        blocks = []
+        for name in names:
+            part, align = self.parts[name], self._align[name]
+            known = np.zeros(len(self.items), dtype=bool)
+            known[align >= 0] = part.known_items()[align[align >= 0]]
+            blocks.append(Block.build(name, part.linear_rows(), None if self._aligned[name] else align, known))
+        if assignment is not None and len(assignment) != len(self.items):
+            assignment = None
+        return BlendIndex(blocks, self.weights, content_name, self.scan, assignment, self.seed)
 
     def _score_stats(self, name: str) -> np.ndarray:
         """Mean and standard deviation of a component's scores over its known items, per user
@@ -218,12 +257,41 @@ class Hybrid(Blend):
         return out
 
     def request_scores(
-        self, user_id: int, context: Sequence[int] = (), skipped: Sequence[int] = (), blocked: np.ndarray | None = None
-    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Blended scores for one live request (-inf on `blocked` positions) and each component's
-        weighted contribution. Components with weight 0 are not scored (content always is: it fills
+        self,
+        user_id: int,
+        context: Sequence[int] = (),
+        skipped: Sequence[int] = (),
+        blocked: np.ndarray | None = None,
+        n: int | None = None,
+    ) -> Scored:
+        """Blended scores for one live request with each component's weighted contribution, over
+        the items scored (`blocked` positions are left out or -inf); with `n`, at least the best n
+        are among them. Components with weight 0 are not scored (content always is: it fills
         unknown items). Costly components are scored only on the `candidates` best items of the
         rest of the blend, standardised with their per-user statistics from fit time."""
+        if self.retrieval is not None:
+            return self._retrieved_scores(user_id, context, skipped, blocked, n)
+        return self._dense_scores(user_id, context, skipped, blocked)
+
+    def _retrieved_scores(self, user_id, context, skipped, blocked, n=None) -> Scored:
+        index = self.retrieval
+        queries = {}
+        for block in index.blocks:
+            part = self.parts[block.name]
+            queries[block.name] = part.linear_query(part.users.position(user_id), context, skipped)
+        units = index.units(queries)
+        wanted = self.candidates if self.shortlist_stats or n is None else n
+        short = index.search(units, wanted, blocked)
+        contributions, content_z = index.contributions(short, units)
+        u = self.users.position(user_id)
+        for name in self.shortlist_stats:
+            contributions[name] = self._shortlist_contribution(name, u, short, content_z)
+        total = np.sum(list(contributions.values()), axis=0).astype(np.float32)
+        return Scored(short, total, contributions)
+
+    def _dense_scores(self, user_id, context, skipped, blocked) -> Scored:
+        """Every component over the whole catalogue (the path for components without a linear
+        form), z-scored from the scores themselves."""
         content_name = self._content_name(self.parts)
         shortlisted = set(self.shortlist_stats)
         rows = {}
@@ -237,19 +305,21 @@ class Hybrid(Blend):
         total = np.sum(list(contributions.values()), axis=0).astype(np.float32)
         if blocked is not None:
             total[blocked] = -np.inf
-        if shortlisted:
-            short = top_k_indices(total, self.candidates)[0]
-            short = short[np.isfinite(total[short])]
-            u = self.users.position(user_id)
-            for name in shortlisted:
-                contributions[name] = self._shortlist_contribution(name, u, short, rows.get(content_name))
-                total[short] += contributions[name][short]
-            outside = np.ones(len(total), dtype=bool)
-            outside[short] = False
-            total[outside] = -np.inf
-        return total, contributions
+        everything = np.arange(len(total))
+        if not shortlisted:
+            return Scored(everything, total, contributions)
+        short = top_k_indices(total, self.candidates)[0]
+        short = short[np.isfinite(total[short])]
+        u = self.users.position(user_id)
+        content_z = rows[content_name][0][short] if content_name in rows else None
+        contributions = {n: c[short] for n, c in contributions.items()}
+        for name in shortlisted:
+            contributions[name] = self._shortlist_contribution(name, u, short, content_z)
+        return Scored(short, np.sum(list(contributions.values()), axis=0).astype(np.float32), contributions)
 
     def _shortlist_contribution(self, name: str, u: int, short: np.ndarray, content_z) -> np.ndarray:
+        """A costly component's weighted z-scores at the shortlisted positions (the content z
+        where it does not know the item)."""
         part = self.parts[name]
         pu = part.users.position(int(self.users.ids[u])) if u >= 0 else -1
         mean, std = self.shortlist_stats[name][u if u >= 0 else -1]
@@ -259,10 +329,8 @@ class Hybrid(Blend):
         if known.any():
             z[known] = (part._predict_pairs(np.full(int(known.sum()), pu), pos[known]) - mean) / std
         if content_z is not None:
-            z = np.where(np.isnan(z), content_z[0][short], z)
-        out = np.zeros(len(self.items), dtype=np.float32)
-        out[short] = self.weights[name] * np.nan_to_num(z)
-        return out
+            z = np.where(np.isnan(z), content_z, z)
+        return self.weights[name] * np.nan_to_num(z)
 
     def recommend(self, user_id, n=10, *, exclude=None, context=None, skipped=None) -> pd.DataFrame:
         """Top-n for one listener: item_id, score, reason, cold_start; seen, excluded, context and
@@ -283,11 +351,13 @@ class Hybrid(Blend):
         blocked = removed[removed >= 0]
         if u >= 0:
             blocked = np.concatenate([blocked, self.seen.indices[self.seen.indptr[u] : self.seen.indptr[u + 1]]])
-        total, contributions = self.request_scores(user_id, context, skipped, blocked)
-        top = top_k_indices(total, n)[0]
-        top = top[np.isfinite(total[top])]
+        scored = self.request_scores(user_id, context, skipped, blocked, n)
+        best = top_k_indices(scored.total, n)[0]
+        best = best[np.isfinite(scored.total[best])]
+        top = scored.positions[best]
+        contributions = {name: c[best] for name, c in scored.contributions.items()}
         reasons = self._reasons(top, contributions, self._anchors(u, context), u, context)
-        return self.items.ids[top], total[top], reasons, u < 0
+        return self.items.ids[top], scored.total[best], reasons, u < 0
 
     # -- reasons ----------------------------------------------------------------------
 
@@ -298,8 +368,9 @@ class Hybrid(Blend):
         return np.concatenate([ctx[ctx >= 0][::-1], recent[::-1]]).astype(np.int64)
 
     def _reasons(self, top: np.ndarray, contributions, anchors: np.ndarray, u: int, context: list[int]) -> list[str]:
-        """A short reason per item: the track it is most similar to where content led (or the
-        item is new), else who it is popular with."""
+        """A short reason per item (positions `top`, with each component's contribution to it):
+        the track it is most similar to where content led (or the item is new), else who it is
+        popular with."""
         content_name = self._content_name(self.parts)
         similar_to = np.full(len(top), -1)
         if content_name is not None and len(anchors):
@@ -309,7 +380,7 @@ class Hybrid(Blend):
             best, _ = content.closest(np.maximum(cpos, 0), apos[apos >= 0])
             similar_to = np.where(best >= 0, self.items.positions(content.items.ids[np.maximum(best, 0)]), -1)
         names = list(contributions)
-        stacked = np.stack([contributions[n][top] for n in names])
+        stacked = np.stack([contributions[n] for n in names])
         dominant = [names[k] for k in stacked.argmax(axis=0)]
         latest = self.items.positions(context[-1:])
         reasons = []
@@ -334,6 +405,8 @@ class Hybrid(Blend):
         (path / "weights.json").write_text(json.dumps(self.weights, indent=2))
         np.savez(path / "recent.npz", items=self.recent_items, indptr=self.recent_indptr)
         np.savez(path / "shortlist_stats.npz", **self.shortlist_stats)
+        if self.retrieval is not None:
+            np.savez(path / RETRIEVAL_FILE, assignment=self.retrieval.assignment)
         self.catalogue.to_parquet(path / CATALOGUE_FILE, index=False)
 
     def _load_state(self, path: Path) -> None:
@@ -345,6 +418,21 @@ class Hybrid(Blend):
         self._prepare()
         with np.load(path / "shortlist_stats.npz") as z:
             self.shortlist_stats = {name: z[name] for name in z.files}
+        assignment = None
+        if (path / RETRIEVAL_FILE).exists():  # versions saved before the index build it here
+            with np.load(path / RETRIEVAL_FILE) as z:
+                assignment = z["assignment"]
+        self.retrieval = self._blend_index(assignment)
+
+
+@dataclass
+class Scored:
+    """One request's scores: the hybrid positions scored, their blended score, and each
+    component's weighted contribution to it (arrays aligned with `positions`)."""
+
+    positions: np.ndarray
+    total: np.ndarray
+    contributions: dict[str, np.ndarray]
 
 
 class ValidationSet:

@@ -9,6 +9,7 @@ over items. `predict` clips to the training rating scale, as surprise's `predict
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +97,12 @@ class _FactorModel(_RatingModel):
 
     def _predict_pairs(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
         return self.scorer.score_pairs(u, i)
+
+    def linear_rows(self) -> np.ndarray:
+        return self.scorer.item_matrix
+
+    def linear_query(self, u: int, context: Sequence[int] = (), skipped: Sequence[int] = ()) -> np.ndarray:
+        return self.scorer.user_rows(np.array([u], dtype=np.int64))[0][0]
 
     def _save_state(self, path: Path) -> None:
         self.scorer.save(path)

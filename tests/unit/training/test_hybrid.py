@@ -135,16 +135,44 @@ def test_unfitted_hybrid_says_so():
 def test_shortlisted_neural_scores_equal_the_full_catalogue_path(hybrid, tmp_path):
     model = load_model(hybrid.save(tmp_path / "h"))
     model.weights = {"svd": 0.2, "ncf": 0.3, "als": 0.3, "content": 0.2}
-    full_total, _ = model.request_scores(2)  # candidates >= catalogue: every component on every item
+    model._prepare_scoring()
+    assert model.retrieval is None  # candidates >= catalogue: every component on every item
+    full = model.request_scores(2)
     model.candidates = 20
-    model.shortlist_stats = {name: model._score_stats(name) for name in model._shortlisted()}
-    assert list(model.shortlist_stats) == ["ncf"]
-    short_total, contributions = model.request_scores(2)
-    kept = np.flatnonzero(np.isfinite(short_total))
-    assert len(kept) == 20 and (contributions["ncf"][kept] != 0).any()
-    np.testing.assert_allclose(short_total[kept], full_total[kept], rtol=1e-4, atol=1e-4)
+    model._prepare_scoring()
+    assert list(model.shortlist_stats) == ["ncf"] and model.retrieval is not None
+    short = model.request_scores(2)
+    assert len(short.positions) == 20 and (short.contributions["ncf"] != 0).any()
+    np.testing.assert_allclose(short.total, full.total[short.positions], rtol=1e-4, atol=1e-4)
     recs = model.recommend(2, 5)
-    assert len(recs) == 5 and set(recs["item_id"]) <= set(model.items.ids[kept])
+    assert len(recs) == 5 and set(recs["item_id"]) <= set(model.items.ids[short.positions])
+
+
+@pytest.mark.parametrize(
+    "user_id, context, skipped",
+    [(2, [], []), (12345, [], []), (3, [101, 105], [106]), (12345, [101], [])],
+    ids=["known", "cold", "known-with-context", "cold-with-context"],
+)
+def test_retrieved_scores_equal_the_dense_path(hybrid, user_id, context, skipped):
+    model = hybrid.with_weights({"svd": 0.3, "ncf": 0.0, "als": 0.4, "content": 0.3})
+    assert model.retrieval is not None and len(model.retrieval.centroids) == 1
+    blocked = model.items.positions([104, 110])
+    retrieved = model._retrieved_scores(user_id, context, skipped, blocked)
+    dense = model._dense_scores(user_id, context, skipped, blocked)
+    assert not set(retrieved.positions) & set(blocked)
+    np.testing.assert_allclose(retrieved.total, dense.total[retrieved.positions], atol=1e-5)
+    for name, values in retrieved.contributions.items():
+        np.testing.assert_allclose(values, dense.contributions[name][retrieved.positions], atol=1e-5)
+
+
+def test_clustered_index_is_saved_with_the_version(hybrid, tmp_path):
+    model = hybrid.with_weights({"svd": 0.3, "ncf": 0.0, "als": 0.4, "content": 0.3})
+    model.scan = 20
+    model._prepare_scoring()
+    assert len(model.retrieval.centroids) > 1
+    loaded = load_model(model.save(tmp_path / "clustered"))
+    np.testing.assert_array_equal(loaded.retrieval.assignment, model.retrieval.assignment)
+    pd.testing.assert_frame_equal(loaded.recommend(2, 5, context=[101]), model.recommend(2, 5, context=[101]))
 
 
 def test_log_hybrid_registers_a_version_with_its_signature(hybrid, tmp_path):
