@@ -50,6 +50,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "serving_load.json"
 TARGET_RATIO, TARGET_P99_MS, OPEN_RATE = 0.8, 50.0, 100.0
 MODEL = "hz45-hybrid-bench"
 # label -> (catalog dataset, loader options): the real music catalogue and 1,000,000 dummy tracks.
+REGISTRY = ROOT / "data" / "bench" / "serving_load"
 CATALOGUES = {
     "real": ("lastfm-spotify", {}),
     "dummy1m": ("dummy", {"n_users": 20_000, "n_tracks": 1_000_000, "n_events": 2_000_000}),
@@ -171,11 +172,12 @@ def machine() -> str:
     return f"{platform.machine()} {os.cpu_count()} cores, {mem:.0f} GiB, shared with other work, Python {python}"
 
 
-def prepare(name: str, dataset_name: str, options: dict[str, Any], registry: Path) -> tuple[str, np.ndarray, int]:
-    """Fit the hybrid on a catalogue and register it as champion, or reuse the one an earlier run
-    registered; returns (tracking URI, the training listeners, catalogue size)."""
+def prepare(name: str) -> tuple[str, np.ndarray, int]:
+    """Fit the hybrid on a catalogue of CATALOGUES and register it as champion, or reuse the one
+    an earlier run registered; returns (tracking URI, the training listeners, catalogue size)."""
+    dataset_name, options = CATALOGUES[name]
     dataset = load(dataset_name, **options)
-    folder = registry / name
+    folder = REGISTRY / name
     folder.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{folder}/mlflow.db"
     try:
@@ -200,10 +202,8 @@ def main() -> None:
 
     # A run of some catalogues keeps the others' figures from an earlier run, each with its date.
     results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    registry = ROOT / "data" / "bench" / "serving_load"
     for label in args.catalogue or sorted(CATALOGUES):
-        dataset_name, options = CATALOGUES[label]
-        uri, users, tracks = prepare(label, dataset_name, options, registry)
+        uri, users, tracks = prepare(label)
         results[f"{label}_load_average_before"] = round(os.getloadavg()[0], 2)
         results[f"{label}_tracks"] = tracks
         results.update(run_catalogue(label, uri, MODEL, users, args))

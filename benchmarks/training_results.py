@@ -14,9 +14,9 @@ import psutil
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def write_results(script: str, figures: dict) -> Path:
-    """benchmarks/results/<script>.json with flat figures plus command, date, machine."""
-    out = RESULTS / f"{script}.json"
+def write_results(script: str, figures: dict, label: str | None = None) -> Path:
+    """benchmarks/results/<label or script>.json with flat figures plus command, date, machine."""
+    out = RESULTS / f"{label or script}.json"
     record = {
         **figures,
         "load_average_after": round(os.getloadavg()[0], 2),
