@@ -65,6 +65,8 @@ class ServingConfig(_Strict):
     cache_max_entries: int = Field(default=100_000, ge=0)
     # How many of a listener's recent tracks (from the online features) become the model's context.
     context_tracks: int = Field(default=20, ge=0)
+    # Each replica sends its recommendation log records this often, as one Kafka message.
+    log_flush_interval_s: float = Field(default=0.1, gt=0)
     deployment: DeploymentConfig = DeploymentConfig()
     log_sink: LogSinkConfig = LogSinkConfig()
 

@@ -18,8 +18,8 @@ from hz45.errors import ServiceUnavailable
 from serving.worker import BackgroundWorker
 
 
-def encode_key(listener_id: int) -> bytes:
-    return str(int(listener_id)).encode()
+def encode_key(listener_id: int | None) -> bytes | None:
+    return None if listener_id is None else str(int(listener_id)).encode()
 
 
 def encode_value(value: dict[str, Any] | bytes) -> bytes:
@@ -41,9 +41,9 @@ class BackgroundProducer(BackgroundWorker):
         self._producer = self.factory()
         self.last_error = None
 
-    def send(self, topic: str, listener_id: int, value: dict[str, Any] | bytes):
-        """Queue one record keyed by listener id; the returned future resolves when the broker
-        has it. Raises ServiceUnavailable while the broker cannot be reached."""
+    def send(self, topic: str, listener_id: int | None, value: dict[str, Any] | bytes):
+        """Queue one record keyed by listener id (None: no key); the returned future resolves
+        when the broker has it. Raises ServiceUnavailable while the broker cannot be reached."""
         producer = self._producer
         if producer is None:
             raise ServiceUnavailable(

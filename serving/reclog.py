@@ -1,8 +1,10 @@
-"""The recommendation log: one record per served list on Kafka, copied into MongoDB for online
-evaluation (which lists were shown, by which model version, how fast).
+"""The recommendation log: one record per served list, shipped through Kafka and copied into
+MongoDB for online evaluation (which lists were shown, by which model version, how fast).
 
-Records are keyed by listener and carry a unique `request_id`; the sink inserts each under that id
-and leaves an id already there as it is, so a batch redelivered after a crash adds no duplicates.
+A replica gathers its records and sends them every `flush_interval_s` as one Kafka message (a JSON
+array): a Kafka send per served list cost the replica more CPU than answering from the cache.
+Every record carries a unique `request_id`; the sink inserts each under that id and leaves an id
+already there as it is, so a batch redelivered after a crash adds no duplicates.
 """
 
 from __future__ import annotations
@@ -11,13 +13,16 @@ import itertools
 import json
 import logging
 import secrets
+import threading
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
 from kafka import KafkaConsumer
 from pymongo.collection import Collection
 
+from hz45.errors import ServiceUnavailable
 from hz45.stores.mongo import insert_new
+from serving.producer import BackgroundProducer
 from serving.worker import BackgroundWorker
 
 log = logging.getLogger(__name__)
@@ -58,21 +63,64 @@ def log_record(
     }
 
 
-def to_document(raw: bytes) -> dict[str, Any]:
+class LogBatcher(BackgroundWorker):
+    """Gathers a replica's log records and sends them as one message every `interval_s`. Records
+    that cannot be sent (the broker is away) are dropped and counted: serving a list matters more
+    than logging it."""
+
+    def __init__(self, producer: BackgroundProducer, topic: str, interval_s: float):
+        super().__init__("recommendation-log-batcher", retry_s=interval_s)
+        self.producer = producer
+        self.topic = topic
+        self.interval_s = interval_s
+        self.dropped = 0
+        self._pending: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def add(self, record: dict[str, Any]) -> None:
+        with self._lock:
+            self._pending.append(record)
+
+    def work(self) -> None:
+        while not self.stopping:
+            self.pause(self.interval_s)
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, []
+        if not batch:
+            return
+        try:
+            self.producer.send(self.topic, None, json.dumps(batch, separators=(",", ":")).encode())
+        except ServiceUnavailable:
+            self.dropped += len(batch)
+
+    def stop(self, timeout_s: float = 10) -> None:
+        super().stop(timeout_s)
+        self.flush()
+
+
+def to_document(record: dict[str, Any]) -> dict[str, Any]:
     """A log record as stored in MongoDB: `_id` is the request id, `served_at` a BSON date."""
-    record = json.loads(raw)
     doc = {**record, "_id": record["request_id"]}
     doc["served_at"] = datetime.fromisoformat(record["served_at"])
     return doc
 
 
+def to_documents(raw: bytes) -> list[dict[str, Any]]:
+    """The documents of one Kafka message: a batch of records (or a single one)."""
+    records = json.loads(raw)
+    return [to_document(r) for r in (records if isinstance(records, list) else [records])]
+
+
 def write_batch(collection: Collection, raws: Iterable[bytes]) -> int:
-    """Insert a batch of log records; returns how many were new. Records that are not log
-    records are skipped with a warning rather than blocking the partition forever."""
+    """Insert the records of a batch of messages; returns how many were new. A message that is
+    not a log record is skipped with a warning rather than blocking the partition forever."""
     docs = []
     for raw in raws:
         try:
-            docs.append(to_document(raw))
+            docs.extend(to_documents(raw))
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("recommendation log: skipped a malformed record: %s", exc)
     return insert_new(collection, docs)

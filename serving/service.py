@@ -6,13 +6,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from hz45.errors import ServiceUnavailable
 from hz45.settings import KafkaTopics
 from serving.cache import ListenerCache
 from serving.config import ServingConfig
 from serving.features import OnlineFeatures
 from serving.producer import BackgroundProducer
-from serving.reclog import log_record, new_request_id
+from serving.reclog import LogBatcher, log_record, new_request_id
 from serving.registry import LoadedVersion, NoChampion, no_champion_message
 from serving.watcher import ModelWatcher
 
@@ -40,6 +39,7 @@ class RecommendationService:
         watcher: ModelWatcher,
         features: OnlineFeatures,
         producer: BackgroundProducer,
+        log: LogBatcher,
         cache: ListenerCache,
         ack_timeout_s: float,
     ):
@@ -48,9 +48,9 @@ class RecommendationService:
         self.watcher = watcher
         self.features = features
         self.producer = producer
+        self.log = log
         self.cache = cache
         self.ack_timeout_s = ack_timeout_s
-        self.dropped_log_records = 0
 
     def current(self) -> LoadedVersion:
         loaded = self.watcher.current
@@ -92,7 +92,7 @@ class RecommendationService:
         }
 
     def _log(self, request_id: str, user_id: int, body: dict[str, Any], cached: bool, latency_ms: float) -> None:
-        record = log_record(
+        self.log.add(log_record(
             request_id=request_id,
             listener_id=user_id,
             items=[i["item_id"] for i in body["items"]],
@@ -102,12 +102,7 @@ class RecommendationService:
             cold_start=body["cold_start"],
             cached=cached,
             latency_ms=latency_ms,
-        )
-        try:
-            self.producer.send(self.topics.recommendation_log, user_id, record)
-        except ServiceUnavailable:
-            # Serving a list matters more than logging it: the loss is counted, not raised.
-            self.dropped_log_records += 1
+        ))
 
     def similar(self, track_id: int, n: int) -> dict[str, Any]:
         loaded = self.current()
@@ -145,7 +140,7 @@ class RecommendationService:
             "kafka": {
                 "connected": self.producer.connected,
                 "failed_sends": self.producer.failed_sends,
-                "dropped_log_records": self.dropped_log_records,
+                "dropped_log_records": self.log.dropped,
                 "last_error": self.producer.last_error,
             },
             "cache": {"entries": len(self.cache), "hits": self.cache.hits, "misses": self.cache.misses},
@@ -154,4 +149,5 @@ class RecommendationService:
     def close(self) -> None:
         self.watcher.stop()
         self.features.stop()
+        self.log.stop()
         self.producer.close()

@@ -13,7 +13,7 @@ from serving.cache import ListenerCache
 from serving.config import ServingConfig, serving_config
 from serving.features import OnlineFeatures
 from serving.producer import BackgroundProducer
-from serving.reclog import LogSink
+from serving.reclog import LogBatcher, LogSink
 from serving.registry import Registry, tracking_uri
 from serving.service import RecommendationService
 from serving.watcher import ModelWatcher
@@ -50,18 +50,21 @@ def create_service(settings: Settings, config: ServingConfig | None = None) -> R
     registry = Registry(tracking_uri(settings), config.model_name, config.alias)
     watcher = ModelWatcher(registry, config.watch_interval_s)
     features = OnlineFeatures(lambda: _feature_consumer(settings), settings.kafka.topics.user_features)
+    producer = BackgroundProducer(lambda: _producer(settings))
     service = RecommendationService(
         config=config,
         topics=settings.kafka.topics,
         watcher=watcher,
         features=features,
-        producer=BackgroundProducer(lambda: _producer(settings)),
+        producer=producer,
+        log=LogBatcher(producer, settings.kafka.topics.recommendation_log, config.log_flush_interval_s),
         cache=ListenerCache(config.cache_ttl_s, config.cache_max_entries),
         ack_timeout_s=settings.kafka.timeout_ms / 1000,
     )
     watcher.on_swap = service.on_swap
     features.on_update = service.on_feature_update
     service.producer.start()
+    service.log.start()
     features.start()
     watcher.start()
     return service

@@ -10,6 +10,7 @@ from serving.cache import ListenerCache
 from serving.config import serving_config
 from serving.features import OnlineFeatures
 from serving.producer import BackgroundProducer
+from serving.reclog import LogBatcher
 from serving.registry import Registry
 from serving.service import RecommendationService
 from serving.watcher import ModelWatcher
@@ -32,13 +33,15 @@ def client(tmp_path_factory):
     settings = load_settings(environ={})
     config = serving_config(settings)
     uri = f"sqlite:///{tmp_path_factory.mktemp('registry')}/mlflow.db"
+    producer = BackgroundProducer(lambda: None)
     service = RecommendationService(
         config=config,
         topics=settings.kafka.topics,
         # Never started: no version is loaded, no broker is connected.
         watcher=ModelWatcher(Registry(uri, config.model_name, config.alias), interval_s=60),
         features=OnlineFeatures(lambda: None, settings.kafka.topics.user_features),
-        producer=BackgroundProducer(lambda: None),
+        producer=producer,
+        log=LogBatcher(producer, settings.kafka.topics.recommendation_log, interval_s=60),
         cache=ListenerCache(config.cache_ttl_s, config.cache_max_entries),
         ack_timeout_s=1.0,
     )

@@ -12,7 +12,7 @@ from hz45.settings import ROOT, load_settings
 from serving.app import deployment_options, serve_config, serve_yaml
 from serving.config import serving_config
 from serving.features import OnlineFeatures, parse_update
-from serving.reclog import log_record, to_document
+from serving.reclog import log_record, to_document, to_documents
 from serving.service import merge_context
 
 
@@ -62,10 +62,17 @@ def test_merge_context_is_newest_last_with_the_request_after_the_stream():
 
 def test_a_log_record_becomes_a_document_keyed_by_request():
     record = log_record("r1", 7, [1, 2], [0.9, 0.5], "hz45-hybrid", "3", False, True, 1.23456)
-    doc = to_document(json.dumps(record).encode())
+    doc = to_document(record)
     assert doc["_id"] == "r1" and doc["listener_id"] == 7 and doc["items"] == [1, 2]
     assert doc["latency_ms"] == 1.235 and doc["model_version"] == "3"
     assert isinstance(doc["served_at"], datetime) and doc["served_at"].tzinfo == timezone.utc
+
+
+def test_a_batch_message_becomes_one_document_per_served_list():
+    records = [log_record(f"r{k}", k, [k], [1.0], "hz45-hybrid", "3", False, False, 0.5) for k in range(3)]
+    docs = to_documents(json.dumps(records).encode())
+    assert [d["_id"] for d in docs] == ["r0", "r1", "r2"] and [d["listener_id"] for d in docs] == [0, 1, 2]
+    assert to_documents(json.dumps(records[0]).encode())[0]["_id"] == "r0"  # a single record, as older replicas sent
 
 
 def test_the_default_serving_section_is_valid():

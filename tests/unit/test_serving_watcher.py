@@ -14,6 +14,7 @@ from serving.cache import ListenerCache
 from serving.config import serving_config
 from serving.features import OnlineFeatures
 from serving.producer import BackgroundProducer
+from serving.reclog import LogBatcher
 from serving.registry import Registry
 from serving.service import RecommendationService
 from serving.watcher import ModelWatcher
@@ -75,12 +76,14 @@ def test_lists_are_served_while_the_broker_is_away(registry):
     watcher.check()  # the champion the test above left: version 3
     settings = load_settings(environ={})
     config = serving_config(settings)
+    producer = BackgroundProducer(lambda: None)  # never connected
     service = RecommendationService(
         config=config,
         topics=settings.kafka.topics,
         watcher=watcher,
         features=OnlineFeatures(lambda: None, settings.kafka.topics.user_features),
-        producer=BackgroundProducer(lambda: None),  # never connected
+        producer=producer,
+        log=LogBatcher(producer, settings.kafka.topics.recommendation_log, interval_s=60),
         cache=ListenerCache(config.cache_ttl_s, config.cache_max_entries),
         ack_timeout_s=1.0,
     )
@@ -89,7 +92,8 @@ def test_lists_are_served_while_the_broker_is_away(registry):
     assert first.status_code == again.status_code == 200
     assert len(first.json()["items"]) == 4 and first.json()["model"]["version"] == "3"
     assert again.json()["cached"] and again.json()["items"] == first.json()["items"]
-    assert service.dropped_log_records == 2
+    service.log.flush()
+    assert service.log.dropped == 2
     assert client.post("/recommendations", json={"user_id": 1, "n": 4, "exclude": [1]}).status_code == 200
     track = int(load("dummy").items["item_id"].iloc[0])
     similar = client.get(f"/tracks/{track}/similar?n=3")
