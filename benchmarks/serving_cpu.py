@@ -1,0 +1,106 @@
+"""Where a served request's CPU goes: CPU seconds of every process on the machine while the
+no-op endpoint and `/recommendations` each take a closed-loop load, per request.
+
+The same app, registry and no-op endpoint as `serving_load.py` (the real catalogue by default);
+each endpoint is loaded twice, alternately, `--seconds` each, after a 3 s warm-up. Results:
+benchmarks/results/serving_cpu_<catalogue>.json. CPU time is
+read per process (psutil) before and after each load, so the proxy, the replicas, the log sink,
+the broker, FerretDB and PostgreSQL are each counted.
+
+    .venv/bin/python benchmarks/serving_cpu.py [--catalogue real] [--seconds 15]   # needs `hz45 services up`
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import serving_load as sl  # noqa: E402
+from loadgen import closed_loop, user_paths  # noqa: E402
+
+RESULTS = sl.ROOT / "benchmarks" / "results"
+
+
+def cpu_by_process() -> dict[int, tuple[str, float]]:
+    out = {}
+    for proc in psutil.process_iter(["pid", "name", "cmdline", "cpu_times"]):
+        times = proc.info["cpu_times"]
+        if times is None:
+            continue
+        command = " ".join(proc.info["cmdline"] or [])[:60] or proc.info["name"]
+        out[proc.info["pid"]] = (command, times.user + times.system)
+    return out
+
+
+def measure(url: str, paths, seconds: float) -> dict[str, object]:
+    asyncio.run(closed_loop(url, paths, 16, 3))
+    before = cpu_by_process()
+    result = asyncio.run(closed_loop(url, paths, 16, seconds))
+    after = cpu_by_process()
+    summary = result.summary()
+    spent = {}
+    for pid, (command, total) in after.items():
+        used = total - before.get(pid, (command, 0.0))[1]
+        if used >= 0.1:
+            spent[command] = spent.get(command, 0.0) + used
+    per_request = {c: round(s / max(1, summary["requests"]) * 1000, 3) for c, s in spent.items()}
+    return {**summary, "cpu_ms_per_request": dict(sorted(per_request.items(), key=lambda kv: -kv[1]))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--catalogue", choices=sorted(sl.CATALOGUES), default="real")
+    parser.add_argument("--seconds", type=float, default=15.0)
+    args = parser.parse_args()
+    import ray
+    from ray import serve
+
+    uri, users, _ = sl.prepare(args.catalogue)
+    env = {
+        "HZ45_MLFLOW__TRACKING_URI": uri,
+        "HZ45_SERVING__MODEL_NAME": sl.MODEL,
+        "HZ45_KAFKA__TOPICS__RECOMMENDATION_LOG": "hz45.bench.recommendations.log",
+        "HZ45_SERVING__LOG_SINK__COLLECTION": "recommendation_log_bench",
+        "HZ45_SERVING__LOG_SINK__GROUP_ID": "hz45-bench-log-sink",
+    }
+    os.environ.update(env)
+    settings = sl.load_settings()
+    sl.kafka_store.ensure_topics(settings)
+    config = sl.serving_config(settings)
+    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": env}, log_to_driver=False)
+    try:
+        url = sl.start_local(settings)
+        serve.run(sl.NoOp.options(**sl.deployment_options(config)).bind(), name="noop", route_prefix="/noop")
+        sl.wait_ready(url)
+        paths = user_paths(users, 0.1, 10, seed=7)
+        runs = []
+        for name, target in [("noop", f"{url}/noop"), ("recommendations", url)] * 2:
+            runs.append({"endpoint": name, **measure(target, paths, args.seconds)})
+            print(json.dumps(runs[-1], indent=1), flush=True)
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+    results = {
+        "catalogue": args.catalogue,
+        "seconds_per_load": args.seconds,
+        "runs": runs,
+        "command": "python benchmarks/serving_cpu.py " + " ".join(sys.argv[1:]),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": sl.machine(),
+    }
+    out = RESULTS / f"serving_cpu_{args.catalogue}.json"
+    out.write_text(json.dumps(results, indent=1) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
