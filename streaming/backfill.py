@@ -2,7 +2,8 @@
 
 Used to rebuild the online feature documents from the raw event log (for example after the
 feature collection was lost) and, in the tests, as the independent reference the streaming job's
-incremental results must match. Same definitions as `streaming.features`.
+incremental results must match. Same definitions as `streaming.features`, except the
+de-duplication: here an event id counts once however far apart its copies are.
 """
 
 from __future__ import annotations
@@ -39,8 +40,7 @@ def features_from_events(events: pd.DataFrame, params: FeatureParams) -> dict[in
     profile_rows = known.groupby("listener_id").tail(params.profile_plays)
     profile = profile_rows.groupby("listener_id")[list(AUDIO_FEATURES)].mean()
     profile_n = profile_rows.groupby("listener_id").size()
-    newest_plays = plays.groupby("listener_id").tail(params.hour_window_plays)
-    hourly = newest_plays.assign(hour_start=newest_plays["timestamp"] - newest_plays["timestamp"] % HOUR_MS)
+    hourly = plays.assign(hour_start=plays["timestamp"] - plays["timestamp"] % HOUR_MS)
     hourly = hourly.groupby(["listener_id", "hour_start"]).size()
 
     docs: dict[int, dict[str, Any]] = {}

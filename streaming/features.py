@@ -1,11 +1,11 @@
-"""Per-listener online features as one Spark aggregation, kept by Spark's state store.
+"""Per-listener online features, kept in Spark's state store by the job's JVM operator
+(`streaming/jvm/hz45/streaming/ListenerFeatures.java`, a transformWithState processor).
 
-Everything runs in the JVM (a Python function per listener costs milliseconds per group in
-PySpark, which does not keep up with thousands of listeners a second): the aggregation keeps, per
-listener, the counts per type, the newest event, and bounded "top-k by time" buffers (`max_by`
-with k) for the recent tracks, the audio profile and the hourly plays. In a streaming query it is
-preceded by an event-time watermark and de-duplication by event id within it, so a record sent
-twice counts once and state for the de-duplication is dropped as the watermark passes.
+The operator groups checked records by listener and, for each event id not seen within
+`streaming.dedupe_window`, updates the listener's state and passes the event on; records that
+failed the check pass through untouched; each listener with new events gets one feature update.
+Every list is ordered by (timestamp, event_id), so the result never depends on arrival order, and
+nothing is dropped for arriving late: a late play counts by its own event time.
 
 Feature update (JSON object, one per listener, keyed by listener id on the compacted topic and
 stored with `_id` = listener id in MongoDB):
@@ -19,26 +19,30 @@ stored with `_id` = listener id in MongoDB):
     plays, skips, likes, dislikes   counts per type
     skip_rate        skips / (plays + skips), null before the first play or skip
     recent_tracks    track ids of the last `last_n` plays, newest first
-    plays_per_hour   [{"hour_start": epoch ms, "plays": int}, ...] oldest first: one-hour tumbling
-                     windows of event time, the last `hour_windows` hours up to the newest event,
-                     counted over the listener's newest `hour_window_plays` plays
+    plays_per_hour   [{"hour_start": epoch ms, "plays": int}, ...] oldest first: plays per one-hour
+                     tumbling window of event time, for the newest event's hour and the
+                     `hour_windows` - 1 hours before it (hours without plays are left out)
     audio_profile    {AUDIO_FEATURE: mean} over the last `profile_plays` plays whose track has all
                      audio features, null when there is none
     profile_plays    how many plays the profile averages
-"Last" and "newest" order by (timestamp, event_id), so ties never depend on arrival order.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pyspark.sql import Column, DataFrame
-from pyspark.sql import functions as F
+from pyspark.sql import DataFrame
 
 from hz45.catalog.base import AUDIO_FEATURES
+from streaming.config import interval_ms
 from streaming.schema import SCHEMA_VERSION
 
 HOUR_MS = 3_600_000
+# The operator's input columns for the track's audio features: prefixed, because the features'
+# own names include `key` (the musical key), which a Kafka record has too.
+AUDIO_COLUMNS = tuple(f"audio_{name}" for name in AUDIO_FEATURES)
+# The row kinds of the operator's output (its `kind` column).
+EVENT, INVALID, FEATURES = "event", "invalid", "features"
 
 
 @dataclass(frozen=True)
@@ -46,70 +50,31 @@ class FeatureParams:
     last_n: int
     profile_plays: int
     hour_windows: int
-    hour_window_plays: int
+    dedupe_ms: int = 600_000
 
     @classmethod
     def from_config(cls, config) -> "FeatureParams":
         """From the `streaming:` section (streaming.config.StreamingConfig)."""
-        return cls(config.last_n, config.profile_plays, config.hour_windows, config.hour_window_plays)
+        return cls(config.last_n, config.profile_plays, config.hour_windows, interval_ms(config.dedupe_window))
 
 
-def _order(condition: Column | None = None) -> Column:
-    """The time order of events; null (ignored by max_by) where `condition` is false."""
-    order = F.struct("timestamp", "event_id")
-    return order if condition is None else F.when(condition, order)
-
-
-def listener_features(events: DataFrame, params: FeatureParams) -> DataFrame:
-    """(listener_id, document) per listener: `events` carry the schema's fields and the track's
-    AUDIO_FEATURES (null where unknown); `document` is the feature update as JSON."""
-    is_play = F.col("type") == "play"
-    audio = F.array(*(F.col(f).cast("double") for f in AUDIO_FEATURES))
-    audio_known = is_play & F.aggregate(audio, F.lit(True), lambda acc, x: acc & x.isNotNull())
-    hour = F.col("timestamp") - F.col("timestamp") % HOUR_MS
-    state = events.groupBy("listener_id").agg(
-        F.count(F.lit(1)).alias("events"),
-        *(F.count_if(F.col("type") == kind).alias(f"{kind}s") for kind in ("play", "skip", "like", "dislike")),
-        F.max_by(F.struct("timestamp", "event_id", "session_id"), _order()).alias("last"),
-        F.max_by("track_id", _order(is_play), params.last_n).alias("recent_tracks"),
-        F.max_by(audio, _order(audio_known), params.profile_plays).alias("profile"),
-        F.max_by(hour, _order(is_play), params.hour_window_plays).alias("play_hours"),
+def listener_features(records: DataFrame, params: FeatureParams) -> DataFrame:
+    """The operator over checked records (streaming.parse.checked) that carry their track's
+    AUDIO_COLUMNS (null where unknown). Output: `kind` (EVENT, INVALID or FEATURES),
+    `document` (the feature update as JSON, on FEATURES rows) and the input's columns: all of
+    them on INVALID rows, listener_id, event_id, type, timestamp and track_id on EVENT rows,
+    listener_id on FEATURES rows (the others null)."""
+    spark = records.sparkSession
+    gateway = spark.sparkContext._gateway
+    jdf = gateway.jvm.hz45.streaming.ListenerFeatures.apply(
+        records._jdf, _strings(gateway, AUDIO_COLUMNS), _strings(gateway, AUDIO_FEATURES), params.last_n,
+        params.profile_plays, params.hour_windows, params.dedupe_ms, SCHEMA_VERSION,
     )
-    return state.select("listener_id", F.to_json(_document(params), {"ignoreNullFields": "false"}).alias("document"))
+    return DataFrame(jdf, spark)
 
 
-def _add_item(i: int):
-    """acc + vector[i], as a two-argument function (Spark counts a lambda's parameters)."""
-    return lambda acc, vector: acc + vector[i]
-
-
-def _document(params: FeatureParams) -> Column:
-    plays, skips = F.col("plays"), F.col("skips")
-    newest_hour = F.col("last.timestamp") - F.col("last.timestamp") % HOUR_MS
-    oldest_kept = newest_hour - (params.hour_windows - 1) * HOUR_MS
-    play_hours = F.coalesce(F.col("play_hours"), F.array().cast("array<bigint>"))
-    kept = F.array_sort(F.array_distinct(F.filter(play_hours, lambda h: h >= oldest_kept)))
-    hourly = F.transform(kept, lambda h: F.struct(
-        h.alias("hour_start"), F.size(F.filter(play_hours, lambda x: x == h)).cast("long").alias("plays")
-    ))
-    profile = F.coalesce(F.col("profile"), F.array().cast("array<array<double>>"))
-    n = F.size(profile)
-    means = [(F.aggregate(profile, F.lit(0.0), _add_item(i)) / n).alias(name) for i, name in enumerate(AUDIO_FEATURES)]
-    return F.struct(
-        F.lit(SCHEMA_VERSION).alias("schema_version"),
-        F.col("listener_id"),
-        (F.unix_micros(F.current_timestamp()) / 1000).cast("long").alias("updated_at"),
-        F.col("last.timestamp").alias("last_event_time"),
-        F.col("last.event_id").alias("last_event_id"),
-        F.col("last.session_id").alias("session_id"),
-        F.col("events"),
-        plays.alias("plays"),
-        skips.alias("skips"),
-        F.col("likes"),
-        F.col("dislikes"),
-        F.when(plays + skips > 0, skips / (plays + skips)).alias("skip_rate"),
-        F.coalesce(F.col("recent_tracks"), F.array().cast("array<bigint>")).alias("recent_tracks"),
-        hourly.alias("plays_per_hour"),
-        F.when(n > 0, F.struct(*means)).alias("audio_profile"),
-        n.cast("long").alias("profile_plays"),
-    )
+def _strings(gateway, values) -> object:
+    array = gateway.new_array(gateway.jvm.java.lang.String, len(values))
+    for i, value in enumerate(values):
+        array[i] = value
+    return array

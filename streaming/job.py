@@ -1,24 +1,23 @@
-"""The streaming job: raw events from Kafka -> raw log, dead letters, live charts, listener features.
+"""The streaming job: raw events from Kafka -> listener features, raw log, dead letters, live charts.
 
-Two Spark Structured Streaming queries read the raw topic through Spark's Kafka source, each
-with its own checkpoint folder under `streaming.checkpoint_dir`, and both check every record with
-`streaming.schema.validate_event`:
-
-- `events`: invalid records -> dead-letter topic (original key and value, reason in headers);
-  valid events -> MongoDB raw log (by event id) and plays per track and hour -> main DB.
-- `features`: valid events with an event-time watermark, de-duplicated by event id, joined with
-  the tracks' audio features (a broadcast table) and aggregated per listener in Spark's state
-  store (streaming.features) -> the feature document in MongoDB and on the compacted feature
-  topic, keyed by listener id.
+One Spark Structured Streaming query reads the raw topic through Spark's Kafka source (checkpoint
+`streaming.checkpoint_dir`/stream), checks every record with `streaming.schema.validate_event`
+(streaming.parse), joins the tracks' audio features (a broadcast table) and runs the listener
+operator (streaming.features), which de-duplicates events by id and keeps each listener's state.
+Each micro-batch of its output goes to the sinks (streaming.sinks):
+- feature updates -> the compacted feature topic, keyed by listener id (first: they carry the
+  freshness);
+- invalid records -> dead-letter topic (original key and value, reason in headers);
+- new events' plays per track and hour -> main DB (the live charts).
+Two threads of the job copy topics into MongoDB (streaming.copies): the raw topic's valid events
+into the raw log, and the feature topic into the feature documents.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,13 +29,13 @@ from pyspark.sql.streaming import StreamingQuery
 from hz45 import catalog
 from hz45.catalog.base import AUDIO_FEATURES
 from hz45.settings import Settings
-from hz45.stores import kafka, mongo, schema
+from hz45.stores import kafka, schema
 from hz45.stores.sql import get_engine
 from streaming import sinks
 from streaming.config import StreamingConfig
-from streaming.features import HOUR_MS, FeatureParams, listener_features
-from streaming.parse import checked, dead_letters, valid_events
-from streaming.replay import PRODUCER_OPTIONS
+from streaming.copies import FeatureCopy, RawLogCopy, TopicCopy
+from streaming.features import AUDIO_COLUMNS, EVENT, FEATURES, HOUR_MS, INVALID, FeatureParams, listener_features
+from streaming.parse import checked, dead_letters
 from streaming.spark import spark_session
 
 log = logging.getLogger(__name__)
@@ -71,126 +70,119 @@ def kafka_records(spark: SparkSession, settings: Settings, config: StreamingConf
     return reader.load()
 
 
-def feature_updates(events: DataFrame, tracks: DataFrame, config: StreamingConfig) -> DataFrame:
-    """Valid events -> one feature document per listener that had events in the micro-batch."""
-    params = FeatureParams.from_config(config)
-    unique = events.withWatermark("event_time", config.watermark).dropDuplicatesWithinWatermark(["event_id"])
-    return listener_features(unique.join(F.broadcast(tracks), "track_id", "left"), params)
+def chart_counts(plays: pd.DataFrame) -> pd.DataFrame:
+    """Plays per (hour_start, track_id) of plays with `timestamp` (epoch ms) and `track_id`."""
+    hour_start = plays["timestamp"] - plays["timestamp"] % HOUR_MS
+    return plays.groupby([hour_start.rename("hour_start"), "track_id"]).size().rename("plays").reset_index()
 
 
-def chart_counts(events: DataFrame) -> DataFrame:
-    plays = events.where(F.col("type") == "play")
-    return plays.groupBy((F.col("timestamp") - F.col("timestamp") % HOUR_MS).alias("hour_start"), "track_id").agg(
-        F.count(F.lit(1)).alias("plays")
-    )
+class BatchSink:
+    """foreachBatch of the query: each micro-batch of the operator's rows to every sink, in as
+    few Spark jobs as it can (each costs a scheduling round on a small machine)."""
 
-
-@dataclass
-class EventsSink:
-    """foreachBatch of the `events` query."""
-
-    settings: Settings
-    config: StreamingConfig
-    checkpoint: Path
-
-    def __call__(self, batch: DataFrame, batch_id: int) -> None:
-        batch.persist()
-        try:
-            invalid = batch.where("NOT check.ok").count()
-            if invalid:
-                (dead_letters(batch).write.format("kafka")
-                 .option("kafka.bootstrap.servers", self.settings.kafka.bootstrap_servers)
-                 .option("kafka.acks", "all")
-                 .option("kafka.enable.idempotence", "true")
-                 .option("topic", self.settings.kafka.topics.dead_letter)
-                 .save())
-            events = valid_events(batch)
-            if self.config.sinks.raw_log:
-                events.foreachPartition(sinks.raw_log_writer(self.settings, self.config.events_collection))
-            if self.config.sinks.charts:
-                counts = chart_counts(events).toPandas()
-                sinks.add_chart_plays(get_engine(settings=self.settings), sinks.checkpoint_id(self.checkpoint),
-                                      batch_id, counts)
-        finally:
-            batch.unpersist()
-
-
-class FeaturesSink:
-    """foreachBatch of the `features` query."""
-
-    def __init__(self, settings: Settings, config: StreamingConfig):
+    def __init__(self, settings: Settings, config: StreamingConfig, checkpoint: Path):
         self.settings = settings
         self.config = config
-        self.topic = settings.kafka.topics.user_features
-        self.producer = kafka.producer(settings, **PRODUCER_OPTIONS) if config.sinks.features_topic else None
-        self.collection = (
-            mongo.get_database(settings)[config.features_collection] if config.sinks.features_mongo else None
-        )
-        self.mongo_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="features-mongo")
+        self.checkpoint = checkpoint
+        self.kafka_options = {
+            "kafka.bootstrap.servers": settings.kafka.bootstrap_servers,
+            "kafka.acks": "all",
+            "kafka.enable.idempotence": "true",
+        }
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
-        rows = batch.collect()
-        # The MongoDB write runs beside the topic's: it mostly waits on the server, and the batch
-        # (and with it the features' freshness on the topic) must not wait for both in turn.
-        mongo_write = None
-        if self.collection is not None:
-            docs = [{"_id": r["listener_id"], **json.loads(r["document"])} for r in rows]
-            mongo_write = self.mongo_writer.submit(sinks.replace_documents, self.collection, docs)
-        if self.producer is not None:
-            sinks.publish(self.producer, self.topic, ((r["listener_id"], r["document"]) for r in rows))
-        if mongo_write is not None:
-            mongo_write.result()  # both are done (or raise) before Spark commits the batch
+        kind = F.col("kind")
+        topics = self.settings.kafka.topics
+        timer = _Timer()
+        batch.persist()
+        try:
+            if self.config.sinks.features_topic:
+                updates = batch.where(kind == FEATURES).select(
+                    F.col("listener_id").cast("string").alias("key"), F.col("document").alias("value"))
+                self._to_kafka(updates, topics.user_features)
+                timer.lap("features")
+            # One small collect says whether there are dead letters and carries the plays.
+            rest = batch.where((kind == INVALID) | ((kind == EVENT) & (F.col("type") == "play")))
+            rest = rest.select("kind", "timestamp", "track_id").toArrow().to_pandas()
+            timer.lap("collect")
+            if (rest["kind"] == INVALID).any():
+                self._to_kafka(dead_letters(batch.where(kind == INVALID)), topics.dead_letter)
+                timer.lap("dead letters")
+            if self.config.sinks.charts:
+                counts = chart_counts(rest[rest["kind"] == EVENT])
+                sinks.add_chart_plays(get_engine(settings=self.settings), sinks.checkpoint_id(self.checkpoint),
+                                      batch_id, counts)
+                timer.lap("charts")
+        finally:
+            batch.unpersist()
+            log.info("batch %d sinks: %s", batch_id, timer)
 
-    def close(self) -> None:
-        self.mongo_writer.shutdown()
-        if self.producer is not None:
-            self.producer.close()
+    def _to_kafka(self, rows: DataFrame, topic: str) -> None:
+        rows.write.format("kafka").options(**self.kafka_options).option("topic", topic).save()
+
+
+class _Timer:
+    """Seconds per sink of a micro-batch, for the job's log."""
+
+    def __init__(self) -> None:
+        self.last = time.perf_counter()
+        self.laps: list[str] = []
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps.append(f"{name} {now - self.last:.2f}")
+        self.last = now
+
+    def __str__(self) -> str:
+        return ", ".join(self.laps) or "nothing to write"
 
 
 @dataclass
 class Job:
     spark: SparkSession
-    queries: list[StreamingQuery]
-    features_sink: FeaturesSink
+    query: StreamingQuery
+    copies: list[TopicCopy]
 
     def stop(self) -> None:
-        for query in self.queries:
-            query.stop()
+        self.query.stop()
 
     def await_termination(self) -> None:
-        """Until every query ends (available-now runs) or one fails; a failure stops the others
-        and is raised. Logs each query's micro-batches as they complete."""
-        logged: dict[str, int] = {}
+        """Until the query ends (available-now runs, or stopped) or fails, logging its
+        micro-batches; then MongoDB's copies catch up with their topics. A failure of the query
+        or of a copy stops both and is raised."""
+        logged: list[int] = []
         try:
-            while any(q.isActive for q in self.queries):
-                for query in self.queries:
-                    if not query.isActive and query.exception() is not None:
-                        raise query.exception()
-                    _log_progress(query, logged)
+            while self.query.isActive:
+                for copy in self.copies:
+                    if copy.error is not None:
+                        raise copy.error
+                _log_progress(self.query, logged)
                 time.sleep(0.5)
-            for query in self.queries:
-                if query.exception() is not None:
-                    raise query.exception()
+            if self.query.exception() is not None:
+                raise self.query.exception()
+            _log_progress(self.query, logged)
+            for copy in self.copies:
+                copy.finish()
+                log.info("MongoDB's copy of %s is up to date (%d documents written)", copy.topic, copy.copied)
         finally:
             self.stop()
-            self.features_sink.close()
 
 
-def _log_progress(query: StreamingQuery, logged: dict[str, int]) -> None:
+def _log_progress(query: StreamingQuery, logged: list[int]) -> None:
     progress = query.lastProgress
-    if not progress or logged.get(query.name) == progress["batchId"]:
+    if not progress or progress["batchId"] in logged[-1:]:
         return
-    logged[query.name] = progress["batchId"]
+    logged.append(progress["batchId"])
     durations = progress["durationMs"]
-    # Where the time went (Spark's own phases: addBatch is the sink, getBatch the source read...).
+    # Where the time went (Spark's own phases: addBatch is the sinks, getBatch the source read...).
     phases = ", ".join(f"{k} {v / 1000:.1f}" for k, v in durations.items() if k != "triggerExecution" and v >= 100)
-    log.info("%s batch %d: %d records in %.1f s (%.0f/s processed; %s)", query.name, progress["batchId"],
+    log.info("batch %d: %d records in %.1f s (%.0f/s processed; %s)", progress["batchId"],
              progress["numInputRows"], durations.get("triggerExecution", 0) / 1000,
              progress.get("processedRowsPerSecond") or 0.0, phases)
 
 
 def start(settings: Settings, config: StreamingConfig, available_now: bool = False) -> Job:
-    """Start both queries; they resume from their checkpoints when these exist."""
+    """Start the query; it resumes from its checkpoint when there is one."""
     missing = [t for t, created in kafka.ensure_topics(settings).items() if created]
     if missing:
         log.info("created topics %s", ", ".join(missing))
@@ -200,29 +192,32 @@ def start(settings: Settings, config: StreamingConfig, available_now: bool = Fal
     if audio.empty:
         log.warning("no track has audio features (streaming.track_features=%s): audio profiles stay empty",
                     config.track_features)
-    root = settings.path(config.checkpoint_dir)
-    # Connect to the stores before Spark starts, so a server that is down fails in seconds.
-    features_sink = FeaturesSink(settings, config)
+    checkpoint = settings.path(config.checkpoint_dir) / "stream"
+    sink = BatchSink(settings, config, checkpoint)
+    # Connected before Spark starts, so a server that is down fails in seconds.
+    copies: list[TopicCopy] = []
+    if config.sinks.raw_log:
+        copies.append(RawLogCopy(settings, config))
+    if config.sinks.features_mongo:
+        copies.append(FeatureCopy(settings, config))
     spark = spark_session(settings, config)
-    tracks = spark.createDataFrame(audio)
-
-    def trigger(writer):
-        return writer.trigger(availableNow=True) if available_now else writer.trigger(processingTime=config.trigger_interval)
-
+    tracks = F.broadcast(spark.createDataFrame(audio.rename(columns=dict(zip(AUDIO_FEATURES, AUDIO_COLUMNS)))))
     records = checked(kafka_records(spark, settings, config))
-    events_query = trigger(
-        records.writeStream.queryName("hz45-events")
-        .option("checkpointLocation", str(root / "events"))
-        .foreachBatch(EventsSink(settings, config, root / "events"))
-    ).start()
-    features_query = trigger(
-        feature_updates(valid_events(checked(kafka_records(spark, settings, config))), tracks, config)
-        .writeStream.queryName("hz45-features")
+    # A valid record's raw value is not needed past the check (only dead letters carry it), so
+    # it is not shuffled to the operator.
+    records = records.withColumn("value", F.when(~F.col("ok"), F.col("value"))).join(tracks, "track_id", "left")
+    writer = (
+        listener_features(records, FeatureParams.from_config(config))
+        .writeStream.queryName("hz45-stream")
         .outputMode("update")
-        .option("checkpointLocation", str(root / "features"))
-        .foreachBatch(features_sink)
-    ).start()
-    return Job(spark, [events_query, features_query], features_sink)
+        .option("checkpointLocation", str(checkpoint))
+        .foreachBatch(sink)
+    )
+    writer = writer.trigger(availableNow=True) if available_now else writer.trigger(processingTime=config.trigger_interval)
+    query = writer.start()
+    for copy in copies:
+        copy.start()
+    return Job(spark, query, copies)
 
 
 def run(settings: Settings, config: StreamingConfig, available_now: bool = False) -> None:

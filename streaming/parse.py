@@ -1,17 +1,21 @@
-"""Kafka records -> checked events, inside Spark, with the schema's own `validate_event`.
+"""Kafka records -> checked records, inside Spark, with the schema's own `validate_event`.
 
-The check runs as a vectorised pandas UDF over the record values, so Spark accepts exactly what
-the producer and the serving app accept. The event columns' Spark types are derived from the
-schema's field types.
+The check runs in Spark's Python workers over Arrow batches of record values (`mapInArrow`), so
+Spark accepts exactly what the producer and the serving app accept. Each record keeps its Kafka
+key, value and position and gains `ok`, the error's field and reason, and the event's fields;
+their Spark types are derived from the schema's field types.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from functools import partial
 from typing import Literal, get_args, get_origin
 
-import pandas as pd
+import pyarrow as pa
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import BooleanType, LongType, StringType, StructField, StructType
 
 from streaming.schema import FIELDS, Event, InvalidEvent, validate_event
@@ -20,6 +24,7 @@ from streaming.schema import FIELDS, Event, InvalidEvent, validate_event
 ERROR_FIELD_HEADER = "hz45.error.field"
 ERROR_REASON_HEADER = "hz45.error.reason"
 SOURCE_HEADER = "hz45.source"  # "<topic>/<partition>/<offset>" of the original record
+RECORD_COLUMNS = ("key", "value", "topic", "partition", "offset")
 
 
 def _spark_type(annotation: object):
@@ -33,39 +38,37 @@ CHECK_SCHEMA = StructType(
     [StructField("ok", BooleanType()), StructField("error_field", StringType()), StructField("error_reason", StringType())]
     + list(EVENT_SCHEMA.fields)
 )
+_MISSING = (None,) * len(FIELDS)
 
 
-def check_values(values: pd.Series) -> pd.DataFrame:
-    """One row per record value: ok, the error's field and reason, and the event's fields."""
-    rows = []
-    for raw in values:
-        try:
-            event = validate_event(raw)
-        except InvalidEvent as exc:
-            rows.append({"ok": False, "error_field": exc.field, "error_reason": exc.reason})
-        else:
-            rows.append({"ok": True, **event.model_dump()})
-    # Object columns keep ints exact and missing values as None (a float column would round
-    # large ids and turn missing into NaN).
-    return pd.DataFrame({name: pd.Series([r.get(name) for r in rows], dtype=object) for name in CHECK_SCHEMA.fieldNames()})
+def check_value(raw: bytes | None) -> tuple:
+    """CHECK_SCHEMA's values for one record value."""
+    try:
+        event = validate_event(raw)
+    except InvalidEvent as exc:
+        return (False, exc.field, exc.reason, *_MISSING)
+    return (True, None, None, *(getattr(event, name) for name in FIELDS))
 
 
-check_udf = F.pandas_udf(check_values, CHECK_SCHEMA)
+def _check_batches(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    passed = len(RECORD_COLUMNS)
+    for batch in batches:
+        rows = [check_value(raw) for raw in batch.column("value").to_pylist()]
+        columns = list(zip(*rows)) if rows else [()] * len(CHECK_SCHEMA.fields)
+        checks = [pa.array(values, type=schema.field(passed + i).type) for i, values in enumerate(columns)]
+        yield pa.RecordBatch.from_arrays([batch.column(name) for name in RECORD_COLUMNS] + checks, schema=schema)
 
 
 def checked(records: DataFrame) -> DataFrame:
-    """Kafka source rows with `check` (CHECK_SCHEMA) added beside key, value and position."""
-    return records.select("key", "value", "topic", "partition", "offset", check_udf("value").alias("check"))
+    """Kafka source rows -> RECORD_COLUMNS followed by CHECK_SCHEMA's columns."""
+    source = records.select(*RECORD_COLUMNS)
+    schema = StructType(source.schema.fields + CHECK_SCHEMA.fields)
+    return source.mapInArrow(partial(_check_batches, to_arrow_schema(schema)), schema)
 
 
 def valid_events(checked_records: DataFrame) -> DataFrame:
-    """The events that passed, with `event_time` (a timestamp) for watermarks and windows."""
-    return (
-        checked_records.where("check.ok")
-        .select("check.*")
-        .drop("ok", "error_field", "error_reason")
-        .withColumn("event_time", F.timestamp_millis("timestamp"))
-    )
+    """The events that passed, with `event_time` (a timestamp) for time-based queries."""
+    return checked_records.where("ok").select(*FIELDS).withColumn("event_time", F.timestamp_millis("timestamp"))
 
 
 def _header(name: str, value: Column) -> Column:
@@ -75,12 +78,12 @@ def _header(name: str, value: Column) -> Column:
 def dead_letters(checked_records: DataFrame) -> DataFrame:
     """The failed records as Kafka sink rows: original key and value, the reason in headers."""
     source = F.concat_ws("/", "topic", F.col("partition").cast("string"), F.col("offset").cast("string"))
-    return checked_records.where("NOT check.ok").select(
+    return checked_records.where("NOT ok").select(
         "key",
         "value",
         F.array(
-            _header(ERROR_FIELD_HEADER, F.col("check.error_field")),
-            _header(ERROR_REASON_HEADER, F.col("check.error_reason")),
+            _header(ERROR_FIELD_HEADER, F.col("error_field")),
+            _header(ERROR_REASON_HEADER, F.col("error_reason")),
             _header(SOURCE_HEADER, source),
         ).alias("headers"),
     )

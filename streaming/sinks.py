@@ -2,8 +2,9 @@
 
 Spark may run a micro-batch a second time after a crash (its output was written, its commit was
 not), so every sink is idempotent for a repeated batch:
-- raw event log (MongoDB): insert by `_id` = event id; an id already there is left as it is;
-- listener features (MongoDB): the whole document replaced, `_id` = listener id;
+- raw event log and listener features (MongoDB): copied from their topics (streaming.copies),
+  by `_id` = event id (an id already there is left as it is) and `_id` = listener id (the whole
+  document replaced);
 - feature topic (compacted Kafka): the same update again, and compaction keeps the latest;
 - live charts (main DB): plays added once per (checkpoint, batch), recorded in a ledger table in
   the same transaction as the counts.
@@ -12,7 +13,6 @@ not), so every sink is idempotent for a repeated batch:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -23,13 +23,8 @@ from pymongo.collection import Collection
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Engine
 
-from hz45.errors import ServiceUnavailable
-from hz45.settings import Settings
-from hz45.stores import mongo
 from hz45.stores.schema import Timestamp
 from streaming.schema import FIELDS
-
-INSERT_CHUNK = 2000
 
 metadata = sa.MetaData()
 
@@ -62,22 +57,6 @@ def event_document(row: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def raw_log_writer(settings: Settings, collection: str) -> Callable[[Iterable[Any]], None]:
-    """The function each Spark task runs on its partition of valid events (foreachPartition)."""
-
-    def write(rows: Iterable[Any]) -> None:
-        target = mongo.get_database(settings)[collection]
-        chunk: list[dict[str, Any]] = []
-        for row in rows:
-            chunk.append(event_document(row.asDict()))
-            if len(chunk) == INSERT_CHUNK:
-                mongo.insert_new(target, chunk)
-                chunk = []
-        mongo.insert_new(target, chunk)
-
-    return write
-
-
 def replace_documents(collection: Collection, docs: list[dict[str, Any]]) -> None:
     """Replace the documents with these `_id`s (inserting those that are new).
 
@@ -89,19 +68,6 @@ def replace_documents(collection: Collection, docs: list[dict[str, Any]]) -> Non
     if docs:
         collection.delete_many({"_id": {"$in": [d["_id"] for d in docs]}})
         collection.insert_many(docs, ordered=False)
-
-
-def publish(producer: Any, topic: str, updates: Iterator[tuple[int, str]]) -> int:
-    """Send (listener id, JSON document) pairs keyed by listener id and wait for every ack."""
-    failures: list[BaseException] = []
-    sent = 0
-    for listener, document in updates:
-        producer.send(topic, key=str(listener).encode(), value=document.encode()).add_errback(failures.append)
-        sent += 1
-    producer.flush()
-    if failures:
-        raise ServiceUnavailable(f"kafka: {len(failures)} feature update(s) to {topic} not acknowledged: {failures[0]}")
-    return sent
 
 
 def checkpoint_id(folder: Path) -> str:

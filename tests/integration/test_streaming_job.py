@@ -136,12 +136,8 @@ def test_replayed_events_reach_every_sink_once_and_match_pandas(run: StreamRun):
 
     # A second job over the whole topic from a fresh checkpoint (a replay of every batch) adds
     # no duplicate to the raw log and rebuilds the same feature documents.
-    again = StreamRun(
-        run.folder / "again",
-        run_id=run.run_id,
-        HZ45_STREAMING__SINKS__FEATURES_TOPIC="false",
-        HZ45_STREAMING__SINKS__CHARTS="false",
-    )
+    run.database().drop_collection(run.config.features_collection)
+    again = StreamRun(run.folder / "again", run_id=run.run_id, HZ45_STREAMING__SINKS__CHARTS="false")
     again.run_job("--available-now")
     assert run.database()[run.config.events_collection].count_documents({}) == len(events)
     want = expected_features(run, events)
@@ -153,7 +149,7 @@ def test_job_killed_mid_stream_resumes_from_its_checkpoint(run: StreamRun):
     events_collection = run.database()[run.config.events_collection]
     job = run.start_job()
     deadline = time.monotonic() + 300
-    while not (run.folder / "checkpoints" / "features" / "offsets").exists():
+    while not (run.folder / "checkpoints" / "stream" / "offsets").exists():
         assert job.poll() is None, f"the streaming job stopped: {run.log_tail()}"
         assert time.monotonic() < deadline, "the streaming job did not start in 300s"
         time.sleep(1)

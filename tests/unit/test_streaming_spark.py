@@ -1,5 +1,5 @@
 """The streaming job's Spark transformations on static DataFrames (no broker needed): the record
-check against `validate_event`, dead letters, and the listener features against one pandas pass."""
+check against `validate_event`, dead letters, and the listener operator against one pandas pass."""
 
 from __future__ import annotations
 
@@ -11,21 +11,26 @@ import numpy as np
 import pandas as pd
 import pytest
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from hz45.catalog import load
 from hz45.catalog.base import AUDIO_FEATURES
 from streaming.backfill import features_from_events, same_features, with_audio
-from streaming.features import HOUR_MS, FeatureParams, listener_features
+from streaming.features import AUDIO_COLUMNS, EVENT, FEATURES, HOUR_MS, INVALID, FeatureParams, listener_features
 from streaming.replay import dataset_events
 from streaming.parse import ERROR_FIELD_HEADER, ERROR_REASON_HEADER, SOURCE_HEADER, checked, dead_letters, valid_events
+from streaming.spark import processor_jar
 from test_streaming_schema import CASES, outcome
 
 
 @pytest.fixture(scope="module")
-def spark():
+def spark(tmp_path_factory):
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     session = (
         SparkSession.builder.master("local[2]")
+        .config("spark.jars", str(processor_jar(tmp_path_factory.mktemp("jars"))))
+        .config("spark.sql.streaming.stateStore.providerClass",
+                "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider")
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.session.timeZone", "UTC")
@@ -42,7 +47,7 @@ def records(spark):
 
 
 def test_spark_check_agrees_with_validate_event_on_every_case(records):
-    got = {int(r["offset"]): (None if r["check"]["ok"] else r["check"]["error_field"]) for r in records.collect()}
+    got = {int(r["offset"]): (None if r["ok"] else r["error_field"]) for r in records.collect()}
     for i, (case, raw, _) in enumerate(CASES):
         assert got[i] == outcome(raw), case
 
@@ -71,7 +76,7 @@ def test_dead_letters_keep_the_original_record_and_say_why(records):
         assert headers[SOURCE_HEADER] == f"raw/0/{i}"
 
 
-PARAMS = FeatureParams(last_n=5, profile_plays=4, hour_windows=3, hour_window_plays=40)
+PARAMS = FeatureParams(last_n=5, profile_plays=4, hour_windows=3)
 
 
 @pytest.fixture(scope="module")
@@ -86,18 +91,27 @@ def dummy_events():
     return frame
 
 
+def operator_rows(spark, frame: pd.DataFrame, params: FeatureParams) -> list:
+    """The listener operator's output over events that passed the check."""
+    renamed = frame.assign(ok=True).rename(columns=dict(zip(AUDIO_FEATURES, AUDIO_COLUMNS)))
+    return listener_features(spark.createDataFrame(renamed), params).collect()
+
+
 def spark_documents(spark, frame: pd.DataFrame, params: FeatureParams) -> dict[int, dict]:
-    rows = listener_features(spark.createDataFrame(frame), params).collect()
-    return {r["listener_id"]: json.loads(r["document"]) for r in rows}
+    rows = [r for r in operator_rows(spark, frame, params) if r["kind"] == FEATURES]
+    docs = {r["listener_id"]: json.loads(r["document"]) for r in rows}
+    assert len(docs) == len(rows), "one feature update per listener"
+    return docs
 
 
 def test_spark_features_match_one_pandas_pass_over_the_events(spark, dummy_events):
     want = features_from_events(dummy_events, PARAMS)
-    # The log is rich enough to exercise every feature, including the hourly play limit.
+    # The log is rich enough to exercise every feature, including hours falling out of the window.
     assert sum(len(d["plays_per_hour"]) > 1 for d in want.values()) > 10
     assert sum(len(d["recent_tracks"]) == PARAMS.last_n for d in want.values()) > 10
     assert sum(0 < d["profile_plays"] for d in want.values()) > 10
-    assert (dummy_events[dummy_events["type"] == "play"].groupby("listener_id").size() > PARAMS.hour_window_plays).any()
+    span = dummy_events.groupby("listener_id")["timestamp"].agg(lambda t: t.max() - t.min())
+    assert (span > PARAMS.hour_windows * HOUR_MS).any()
     # Rows in shuffled order: the result must not depend on arrival order.
     got = spark_documents(spark, dummy_events.sample(frac=1.0, random_state=3), PARAMS)
     assert set(got) == set(want)
@@ -119,8 +133,7 @@ def test_feature_definitions_on_a_small_hand_made_log(spark):
         [{"event_id": e, "listener_id": 9, "track_id": t, "type": k, "timestamp": ts, "session_id": "9-1", **a}
          for e, t, k, ts, a in rows]
     )
-    doc = spark_documents(spark, frame, FeatureParams(last_n=2, profile_plays=5, hour_windows=2,
-                                                      hour_window_plays=10))[9]
+    doc = spark_documents(spark, frame, FeatureParams(last_n=2, profile_plays=5, hour_windows=2))[9]
     assert doc["recent_tracks"] == [4, 3]
     assert (doc["plays"], doc["skips"], doc["likes"], doc["dislikes"], doc["events"]) == (3, 1, 1, 0, 5)
     assert doc["skip_rate"] == pytest.approx(0.25)
@@ -141,3 +154,19 @@ def test_a_listener_without_plays_has_empty_features_not_missing_ones(spark):
     doc = spark_documents(spark, frame, PARAMS)[3]
     assert doc["skip_rate"] is None and doc["audio_profile"] is None
     assert doc["recent_tracks"] == [] and doc["plays_per_hour"] == [] and doc["profile_plays"] == 0
+
+
+def test_the_operator_passes_new_events_and_invalid_records_on_once(spark, records):
+    with_audio_columns = records.select("*", *(F.lit(None).cast("double").alias(c) for c in AUDIO_COLUMNS))
+    rows = listener_features(with_audio_columns, PARAMS).collect()
+    by_kind = {kind: [r for r in rows if r["kind"] == kind] for kind in (EVENT, INVALID, FEATURES)}
+    good = [(i, raw) for i, (_, raw, field) in enumerate(CASES) if field is None]
+    ids = {json.loads(raw)["event_id"] for _, raw in good}
+    # Several good cases share the id "e-1": the operator passes it on, and counts it, once.
+    assert len(ids) < len(good)
+    assert sorted(r["event_id"] for r in by_kind[EVENT]) == sorted(ids)
+    bad = {i: (raw, field) for i, (_, raw, field) in enumerate(CASES) if field is not None}
+    assert {r["offset"]: (bytes(r["value"]), r["error_field"]) for r in by_kind[INVALID]} == bad
+    docs = {r["listener_id"]: json.loads(r["document"]) for r in by_kind[FEATURES]}
+    assert docs[7]["events"] == 1 and docs[7]["last_event_id"] == "e-1"
+    assert set(docs) == {json.loads(raw)["listener_id"] for _, raw in good}
