@@ -1,8 +1,9 @@
 """The recommendation log: one record per served list, shipped through Kafka and copied into
 MongoDB for online evaluation (which lists were shown, by which model version, how fast).
 
-A replica gathers its records and sends them every `flush_interval_s` as one Kafka message (a JSON
-array): a Kafka send per served list cost the replica more CPU than answering from the cache.
+A replica gathers its records and sends them every `serving.log_flush_interval_s` as one Kafka
+message (a JSON array): a Kafka send per served list cost the replica more CPU than answering
+from the cache.
 Every record carries a unique `request_id`; the sink inserts each under that id and leaves an id
 already there as it is, so a batch redelivered after a crash adds no duplicates.
 """
@@ -26,6 +27,9 @@ from serving.producer import BackgroundProducer
 from serving.worker import BackgroundWorker
 
 log = logging.getLogger(__name__)
+
+# Records per message at most: a few hundred kilobytes, well under Kafka's 1 MB message limit.
+RECORDS_PER_MESSAGE = 1000
 
 
 # A random prefix per process and a counter: unique across replicas and restarts, without the
@@ -89,12 +93,12 @@ class LogBatcher(BackgroundWorker):
     def flush(self) -> None:
         with self._lock:
             batch, self._pending = self._pending, []
-        if not batch:
-            return
-        try:
-            self.producer.send(self.topic, None, json.dumps(batch, separators=(",", ":")).encode())
-        except ServiceUnavailable:
-            self.dropped += len(batch)
+        for start in range(0, len(batch), RECORDS_PER_MESSAGE):
+            chunk = batch[start : start + RECORDS_PER_MESSAGE]
+            try:
+                self.producer.send(self.topic, None, json.dumps(chunk, separators=(",", ":")).encode())
+            except ServiceUnavailable:
+                self.dropped += len(chunk)
 
     def stop(self, timeout_s: float = 10) -> None:
         super().stop(timeout_s)
