@@ -23,6 +23,13 @@ the catalogue, and only the best clusters of items, `scan` items in all, are sco
 `candidates` best of those are rescored by the costly components. A catalogue of at most `scan`
 items is scored whole, so the answer is the exact one.
 
+Default lists. Most requests carry no live context: a listener's list then depends on nothing
+but the version. When a version is saved, the answer to such a request (DEFAULT_LIST tracks with
+scores and reasons, seen items left out) is computed once for every training listener and for a
+cold start, and saved with it; the request path then slices it, with no scoring at all. A request
+with context, skips, exclusions or more than DEFAULT_LIST tracks takes the full path. Both give
+the same list (a unit test checks it for every listener).
+
 Components default to SVD (scikit-surprise), NeuMF, implicit ALS and content-based; ALS is the
 collaborative component added for ranking quality (SVD is fitted to ratings and ranks poorly).
 """
@@ -60,6 +67,11 @@ RECENT_PER_USER = 20
 CATALOGUE_FILE = "catalogue.parquet"
 CATALOGUE_COLUMNS = ("item_id", "title", "artist_name", "genre")
 RETRIEVAL_FILE = "retrieval.npz"
+DEFAULT_LISTS_FILE = "default_lists.npz"
+# Items kept per listener for requests without live context: the API's largest n.
+DEFAULT_LIST = 100
+# Stands for a listener no component knows (the cold-start row of the default lists).
+UNKNOWN_USER = -1
 
 
 def zscore(scores: np.ndarray, known: np.ndarray) -> np.ndarray:
@@ -94,6 +106,7 @@ class Hybrid(Blend):
         self.candidates = int(candidates)
         self.scan = int(scan)
         self.seed = int(seed)
+        self.default_lists: DefaultLists | None = None
 
     # -- fitting ----------------------------------------------------------------------
 
@@ -161,6 +174,7 @@ class Hybrid(Blend):
         statistics of the shortlisted components, and the retrieval index over the others."""
         self.shortlist_stats = {name: self._score_stats(name) for name in self._shortlisted()}
         self.retrieval = self._blend_index(None)
+        self.default_lists = None  # computed when the version is saved
 
     def with_weights(self, weights: Mapping[str, float]) -> Hybrid:
         """A copy blending with other weights (normalised to sum 1), sharing the fitted components;
@@ -176,6 +190,7 @@ class Hybrid(Blend):
             for name in blended._shortlisted()
         }
         blended.retrieval = blended._blend_index(self.retrieval.assignment if self.retrieval else None)
+        blended.default_lists = None
         return blended
 
     def _shortlisted(self) -> list[str]:
@@ -347,17 +362,45 @@ class Hybrid(Blend):
         context = [int(x) for x in (context or [])]
         skipped = [int(x) for x in (skipped or [])]
         u = self.users.position(user_id)
-        removed = self.items.positions(list(exclude or []) + context + skipped)
-        blocked = removed[removed >= 0]
-        if u >= 0:
-            blocked = np.concatenate([blocked, self.seen.indices[self.seen.indptr[u] : self.seen.indptr[u + 1]]])
-        scored = self.request_scores(user_id, context, skipped, blocked, n)
+        plain = not context and not skipped and (exclude is None or len(exclude) == 0)
+        if plain and self.default_lists is not None and n <= self.default_lists.size:
+            ids, scores, reasons = self.default_lists.row(u, n)  # u = -1: the cold-start row
+            return ids, scores, reasons, u < 0
+        scored = self.request_scores(user_id, context, skipped, self._blocked(u, exclude, context, skipped), n)
         best = top_k_indices(scored.total, n)[0]
         best = best[np.isfinite(scored.total[best])]
         top = scored.positions[best]
         contributions = {name: c[best] for name, c in scored.contributions.items()}
         reasons = self._reasons(top, contributions, self._anchors(u, context), u, context)
         return self.items.ids[top], scored.total[best], reasons, u < 0
+
+    def _blocked(self, u: int, exclude, context: list[int], skipped: list[int]) -> np.ndarray:
+        """Positions a request never returns: excluded, context, skipped and (known listener) seen."""
+        removed = self.items.positions(list(exclude or []) + context + skipped)
+        blocked = removed[removed >= 0]
+        if u >= 0:
+            blocked = np.concatenate([blocked, self.seen.indices[self.seen.indptr[u] : self.seen.indptr[u + 1]]])
+        return blocked
+
+    def _compute_default_lists(self) -> DefaultLists:
+        """The full path's answer for DEFAULT_LIST tracks, per training listener, then for a
+        cold start."""
+        k = min(DEFAULT_LIST, len(self.items))
+        users = [*self.users.ids.tolist(), UNKNOWN_USER]
+        ids = np.full((len(users), k), -1, dtype=np.int64)
+        scores = np.zeros((len(users), k), dtype=np.float32)
+        reasons: list[list[str]] = []
+        for row, user_id in enumerate(users):
+            found, scored, said, _ = self.recommend_arrays(user_id, k)
+            ids[row, : len(found)], scores[row, : len(found)] = found, scored
+            reasons.append(said)
+        texts, codes = np.unique(np.array([r for said in reasons for r in said] or [""], dtype=str), return_inverse=True)
+        coded = np.full((len(users), k), -1, dtype=np.int32)
+        at = 0
+        for row, said in enumerate(reasons):
+            coded[row, : len(said)] = codes[at : at + len(said)]
+            at += len(said)
+        return DefaultLists(ids, scores, coded, texts)
 
     # -- reasons ----------------------------------------------------------------------
 
@@ -407,6 +450,9 @@ class Hybrid(Blend):
         np.savez(path / "shortlist_stats.npz", **self.shortlist_stats)
         if self.retrieval is not None:
             np.savez(path / RETRIEVAL_FILE, assignment=self.retrieval.assignment)
+        if self.default_lists is None:
+            self.default_lists = self._compute_default_lists()
+        self.default_lists.save(path / DEFAULT_LISTS_FILE)
         self.catalogue.to_parquet(path / CATALOGUE_FILE, index=False)
 
     def _load_state(self, path: Path) -> None:
@@ -423,6 +469,37 @@ class Hybrid(Blend):
             with np.load(path / RETRIEVAL_FILE) as z:
                 assignment = z["assignment"]
         self.retrieval = self._blend_index(assignment)
+        # Versions saved before default lists take the full path for every request.
+        lists = path / DEFAULT_LISTS_FILE
+        self.default_lists = DefaultLists.load(lists) if lists.exists() else None
+
+
+@dataclass
+class DefaultLists:
+    """Saved answers, a row per listener (the last: a cold start): track ids (-1 past the end of
+    a shorter list), scores, and reasons as indices into `texts`."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+    reasons: np.ndarray
+    texts: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return self.ids.shape[1]
+
+    def row(self, u: int, n: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        ids = self.ids[u, :n]
+        m = int(np.count_nonzero(ids >= 0))
+        return ids[:m], self.scores[u, :m], self.texts[self.reasons[u, :m]].tolist()
+
+    def save(self, path: Path) -> None:
+        np.savez(path, ids=self.ids, scores=self.scores, reasons=self.reasons, texts=self.texts)
+
+    @classmethod
+    def load(cls, path: Path) -> DefaultLists:
+        with np.load(path) as z:
+            return cls(z["ids"], z["scores"], z["reasons"], z["texts"])
 
 
 @dataclass

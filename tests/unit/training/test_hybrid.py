@@ -1,3 +1,5 @@
+import copy
+
 import mlflow
 import numpy as np
 import pandas as pd
@@ -203,3 +205,19 @@ def test_with_weights_reblends_without_refitting(hybrid):
     assert all((i - 100) % 3 == 1 or i == NEW_TRACK for i in jazz["item_id"])
     with pytest.raises(ModelError, match="must name components"):
         hybrid.with_weights({"bogus": 1.0})
+
+
+def test_default_lists_give_the_full_paths_answer(hybrid, tmp_path):
+    model = hybrid.with_weights({"svd": 0.3, "ncf": 0.0, "als": 0.4, "content": 0.3})
+    listed = load_model(model.save(tmp_path / "lists"))
+    assert listed.default_lists is not None and len(listed.default_lists.ids) == len(model.users) + 1
+    full = copy.copy(listed)
+    full.default_lists = None
+    for user_id in [*model.users.ids.tolist(), 12345]:  # every training listener and a cold start
+        for n in (1, 5, 20):
+            pd.testing.assert_frame_equal(listed.recommend(user_id, n), full.recommend(user_id, n))
+    # A request with context or exclusions takes the full path.
+    first = int(full.recommend(2, 1)["item_id"][0])
+    recs = listed.recommend(2, 5, context=[101], exclude=[first])
+    assert first not in set(recs["item_id"])
+    pd.testing.assert_frame_equal(recs, full.recommend(2, 5, context=[101], exclude=[first]))
