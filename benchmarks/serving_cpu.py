@@ -79,8 +79,7 @@ def main() -> None:
     ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": env}, log_to_driver=False)
     try:
         url = sl.start_local(settings)
-        serve.run(sl.NoOp.options(**sl.deployment_options(config)).bind(), name="noop", route_prefix="/noop")
-        sl.wait_ready(url)
+        sl.start_noop(url, config, int(users[0]))
         paths = user_paths(users, 0.1, 10, seed=7)
         runs = []
         for name, target in [("noop", f"{url}/noop"), ("recommendations", url)] * 2:

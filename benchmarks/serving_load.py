@@ -42,6 +42,7 @@ from serving_model import promote, register  # noqa: E402
 from hz45.catalog import load  # noqa: E402
 from hz45.settings import ROOT, load_settings  # noqa: E402
 from hz45.stores import kafka as kafka_store  # noqa: E402
+from serving.api import RecommendationsResponse  # noqa: E402
 from serving.app import deployment_options, start_local  # noqa: E402
 from serving.config import serving_config  # noqa: E402
 from serving.registry import NoChampion, Registry  # noqa: E402
@@ -62,11 +63,23 @@ noop_api = FastAPI()
 @serve.deployment
 @serve.ingress(noop_api)
 class NoOp:
-    """The framework alone: same ingress, same route and parameter checks, no model."""
+    """The framework alone: same ingress, route, parameter checks and response model, answering
+    with a list the app served once (so it encodes the same bytes), and no model, cache or log."""
 
-    @noop_api.get("/recommendations/{user_id}")
-    async def recommendations(self, user_id: int, n: int = Query(10, ge=1, le=100)) -> dict[str, Any]:
-        return {"user_id": user_id, "items": []}
+    def __init__(self, body: dict[str, Any]):
+        self.body = body
+
+    @noop_api.get("/recommendations/{user_id}", response_model=RecommendationsResponse)
+    async def recommendations(self, user_id: int, n: int = Query(10, ge=1, le=100)) -> Any:
+        return {**self.body, "user_id": user_id, "items": self.body["items"][:n]}
+
+
+def start_noop(app_url: str, config, user_id: int) -> None:
+    """The no-op endpoint at /noop beside the app, answering with the list the app serves
+    `user_id` (once the app is ready)."""
+    wait_ready(app_url)
+    body = httpx.get(f"{app_url}/recommendations/{user_id}?n=10", timeout=30).json()
+    serve.run(NoOp.options(**deployment_options(config)).bind(body), name="noop", route_prefix="/noop")
 
 
 def wait_ready(url: str, timeout_s: float = 300) -> dict[str, Any]:
@@ -123,8 +136,7 @@ def run_catalogue(label: str, tracking_uri: str, model: str, users: np.ndarray, 
     ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": env}, log_to_driver=False)
     try:
         url = start_local(settings)
-        serve.run(NoOp.options(**deployment_options(config)).bind(), name="noop", route_prefix="/noop")
-        wait_ready(url)
+        start_noop(url, config, int(users[0]))
         paths = user_paths(users, args.unknown_share, 10, seed=7)
         out = measure(url, {"noop": f"{url}/noop", "recommendations": url}, paths, args)
         health = wait_ready(url)
