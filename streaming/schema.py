@@ -1,7 +1,7 @@
 """The listener event: one versioned schema and the one function that validates it.
 
 Every path that accepts an event calls `validate_event`: the replay producer, the serving app's
-`POST /events`, and the streaming job (inside Spark, through a pandas UDF over the same function),
+`POST /events`, and the streaming job (inside Spark, through `mapInArrow` over the same function),
 so the three can never disagree on what a valid event is.
 
 Wire format: a UTF-8 JSON object, for example
