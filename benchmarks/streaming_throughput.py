@@ -6,8 +6,9 @@
 2. Pipeline: the streaming job runs as `hz45 stream run` (1 s trigger, local[2]) on its own topics,
    MongoDB database and checkpoints; the replay producer sends dummy events stamped when sent at
    --rate, first for a WARMUP_S warm-up (the first micro-batches start Python workers and state
-   stores), then for --seconds, measured: throughput = events / (first send -> every event in
-   the MongoDB raw log and counted in the feature updates on the topic); freshness = time a
+   stores), then for --seconds, measured: throughput = events / (first send -> every event
+   counted in the feature updates on the topic and written to the MongoDB raw log, as the raw
+   log copy's committed offsets say); freshness = time a
    feature update becomes visible on the topic minus the event time of the newest event it counts.
 Zero loss is checked: the raw log, the features' event counts and the dead-letter topic must
 account for every event exactly. `--no-mongo` switches the MongoDB sinks off, to show the
@@ -41,6 +42,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from hz45 import catalog  # noqa: E402
 from hz45.stores import kafka, load, schema, upsert  # noqa: E402
 from hz45.stores.sql import get_engine  # noqa: E402
+from streaming.copies import RawLogCopy  # noqa: E402
 from streaming.replay import PRODUCER_OPTIONS, dataset_events, records, send  # noqa: E402
 from streaming_helpers import StreamRun, read_topic  # noqa: E402
 
@@ -120,23 +122,69 @@ class FeatureWatcher(threading.Thread):
 
 
 def wait_ready(run: StreamRun, job: subprocess.Popen, timeout_s: float = 600) -> None:
-    """Until both queries have planned their first batch."""
+    """Until the query has fixed its starting offsets (`startingOffsets` latest): events sent
+    before that would not be read."""
     deadline = time.monotonic() + timeout_s
-    while not all((run.folder / "checkpoints" / q / "commits").is_dir() for q in ("events", "features")):
+    while not (run.folder / "checkpoints" / "stream" / "sources" / "0" / "0").is_file():
         if job.poll() is not None or time.monotonic() > deadline:
             raise SystemExit(f"the streaming job did not start: {run.log_tail()}")
         time.sleep(1)
 
 
-def wait_processed(run: StreamRun, job: subprocess.Popen, watcher: FeatureWatcher, raw_log, total: int,
+def raw_log_copied(run: StreamRun, admin) -> int:
+    """Records of the raw topic the job's raw log copy has written to MongoDB (its committed
+    offsets: a copy commits only after writing). Counting the collection instead would load
+    FerretDB, which counts by reading every document, and slow down the pipeline it measures."""
+    group = RawLogCopy.group_id(run.settings)
+    offsets = admin.list_group_offsets({group: None}).get(group, {})
+    return sum(o.offset for tp, o in offsets.items() if tp.topic == run.settings.kafka.topics.raw_events)
+
+
+def wait_processed(run: StreamRun, job: subprocess.Popen, watcher: FeatureWatcher, raw_log: bool, total: int,
                    timeout_s: float = 600) -> None:
-    """Until `total` events are counted in the feature updates and stored in the raw log."""
+    """Until `total` events (the raw topic holds nothing else) are counted in the feature
+    updates and copied to the raw log."""
     deadline = time.monotonic() + timeout_s
-    # Kafka first (cheap to follow), then the raw log: counting it loads FerretDB.
-    while watcher.events < total or (raw_log is not None and raw_log.estimated_document_count() < total):
-        if job.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"the streaming job stopped or stalled: {run.log_tail()}")
-        time.sleep(1)
+    admin = kafka.admin(run.settings)
+    try:
+        while watcher.events < total or (raw_log and raw_log_copied(run, admin) < total):
+            if job.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the streaming job stopped or stalled: {run.log_tail()}")
+            time.sleep(0.2)
+    finally:
+        admin.close()
+
+
+# Where the machine's CPU goes, by process: the first marker found in a command line names it.
+PROCESS_KINDS = (
+    ("ferretdb", "mongodb (ferretdb + postgres)"),
+    ("postgres", "mongodb (ferretdb + postgres)"),
+    ("kafka.Kafka", "kafka broker"),
+    ("SparkSubmit", "spark jvm"),
+    ("pyspark.daemon", "spark python workers"),
+    ("stream run", "job driver (python: query, copies)"),
+    ("streaming_throughput", "producer and watcher (this script)"),
+    ("mariadbd", "main db (mariadb)"),
+)
+
+
+def cpu_seconds() -> dict[int, tuple[str, float]]:
+    """CPU time (user + system) of every process now, by pid, with its kind."""
+    out = {}
+    for proc in psutil.process_iter(["cmdline", "cpu_times"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        times = proc.info["cpu_times"]
+        if times is not None:
+            kind = next((k for marker, k in PROCESS_KINDS if marker in cmdline), "other")
+            out[proc.pid] = (kind, times.user + times.system)
+    return out
+
+
+def cpu_by_kind(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> dict[str, float]:
+    used: dict[str, float] = {}
+    for pid, (kind, seconds) in after.items():
+        used[kind] = used.get(kind, 0.0) + seconds - before.get(pid, (kind, 0.0))[1]
+    return dict(sorted(used.items(), key=lambda kv: -kv[1]))
 
 
 def machine() -> str:
@@ -177,21 +225,23 @@ def main() -> None:
         watcher = FeatureWatcher(run)
         watcher.start()
         producer = kafka.producer(run.settings, **PRODUCER_OPTIONS)
-        raw_log = None if args.no_mongo else run.database()[run.config.events_collection]
         topic = run.settings.kafka.topics.raw_events
         # Warm-up: the first micro-batches pay for Python workers, code generation and state stores.
         send(records(events.iloc[:warm], "live"), producer, topic, args.rate)
-        wait_processed(run, job, watcher, raw_log, warm)
+        wait_processed(run, job, watcher, not args.no_mongo, warm)
         watcher.freshness_ms.clear()
         load_before = os.getloadavg()[0]
+        cpu_before = cpu_seconds()
         started = time.monotonic()
         report = send(records(events.iloc[warm:], "live"), producer, topic, args.rate)
         producer.close()
-        wait_processed(run, job, watcher, raw_log, warm + report.valid)
+        wait_processed(run, job, watcher, not args.no_mongo, warm + report.valid)
         elapsed = time.monotonic() - started
+        cpu = cpu_by_kind(cpu_before, cpu_seconds())
         watcher.stop.set()
         watcher.join()
-        logged = None if raw_log is None else raw_log.count_documents({})
+        # Zero loss: what is in the log, counted once the clock has stopped.
+        logged = None if args.no_mongo else run.database()[run.config.events_collection].count_documents({})
         dead_letters = len(read_topic(run.settings, run.settings.kafka.topics.dead_letter))
     finally:
         run.close()
@@ -218,6 +268,8 @@ def main() -> None:
         "freshness_p50_s": round(float(np.percentile(fresh, 50)), 2) if len(fresh) else None,
         "freshness_p95_s": round(float(np.percentile(fresh, 95)), 2) if len(fresh) else None,
         "freshness_max_s": round(float(fresh.max()), 2) if len(fresh) else None,
+        "cpu_cores_used": round(sum(cpu.values()) / elapsed, 2),
+        "cpu_us_per_event": {kind: round(seconds / report.valid * 1e6) for kind, seconds in cpu.items() if seconds > 0.1},
         "meets_throughput_target": e2e >= TARGET_EVENTS_PER_S,
         "meets_freshness_target": bool(len(fresh)) and float(np.percentile(fresh, 95)) < TARGET_FRESHNESS_P95_S,
         "listeners": args.listeners,
