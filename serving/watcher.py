@@ -7,6 +7,7 @@ requests take the reference once and keep using that version to the end.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from typing import Callable
@@ -14,6 +15,16 @@ from typing import Callable
 from serving.registry import LoadedVersion, NoChampion, Registry, VersionRef
 
 log = logging.getLogger(__name__)
+
+
+def exempt_from_gc() -> None:
+    """Take what is alive now, the loaded version above all, out of the garbage collector's
+    reach. A large version holds object arrays of millions of entries that every full collection
+    walks (about 0.3 s with 1,000,000 tracks, while every request waits); its objects live until
+    the next swap, which first hands the previous version back to the collector."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 class ModelWatcher:
@@ -69,12 +80,13 @@ class ModelWatcher:
             self._failed_version = ref.version
             log.exception("model %s version %s failed to load; still serving the previous one", ref.name, ref.version)
             return False
-        previous = self.current
+        was = self.current.ref.version if self.current else "none"
         self.current = loaded
         self.swaps += 1
         self.last_error = None
-        log.info("serving %s version %s (was %s)", ref.name, ref.version, previous.ref.version if previous else "none")
+        log.info("serving %s version %s (was %s)", ref.name, ref.version, was)
         self.on_swap(loaded)
+        exempt_from_gc()
         return True
 
     def _run(self) -> None:

@@ -2,6 +2,8 @@
 serve before a promotion, a swap when the alias moves, and a version that fails to load never
 replacing the one being served; then lists served from that model with the broker away."""
 
+import gc
+
 import mlflow
 import pytest
 from fastapi.testclient import TestClient
@@ -67,6 +69,10 @@ def test_the_watcher_follows_the_alias_and_keeps_serving_through_a_broken_versio
     promote(registry.uri, NAME, register(dataset, registry.uri, NAME, folder, factors=4))
     assert watcher.check() is True and watcher.current.ref.version == "3"
     assert [s.ref.version for s in swapped] == ["1", "3"] and watcher.swaps == 2
+    # The served version is out of the collector's generations: a full collection never walks it.
+    tracked = {id(o) for o in gc.get_objects()}
+    assert gc.get_freeze_count() > 0 and id(watcher.current) not in tracked and id(watcher.current.model) not in tracked
+    gc.unfreeze()  # the rest of the test session collects as usual
 
 
 def test_lists_are_served_while_the_broker_is_away(registry):
