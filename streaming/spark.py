@@ -21,7 +21,6 @@ import pyspark
 from pyspark.sql import SparkSession
 
 from hz45.errors import ConfigError
-
 from hz45.settings import Settings
 from streaming.config import StreamingConfig
 

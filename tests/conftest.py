@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from hz45.loopback import keep_local_runs_on_loopback
 from hz45.settings import SpotifyIngestSettings, get_settings
+from streaming.spark import processor_jar
 from spotify_fake import CLIENT_ID, CLIENT_SECRET, SPEC_FILE, FakeSpotify, OpenApi, start
 
 # Before any test module imports Ray or Spark.
 keep_local_runs_on_loopback(get_settings())
+
+# A jar reaches the Spark driver's classpath only when its JVM starts, and the first test module
+# to start Spark keeps that JVM for the whole session: so every Spark this process starts carries
+# the streaming job's operator from the start.
+_operator_jar = processor_jar(get_settings().path(get_settings().spark.packages_cache))
+os.environ["PYSPARK_SUBMIT_ARGS"] = (
+    f"--driver-class-path {_operator_jar} " + os.environ.get("PYSPARK_SUBMIT_ARGS", "pyspark-shell")
+)
 
 
 @pytest.fixture(scope="session")
