@@ -19,16 +19,16 @@ from streaming.backfill import features_from_events, same_features, with_audio
 from streaming.features import AUDIO_COLUMNS, EVENT, FEATURES, HOUR_MS, INVALID, FeatureParams, listener_features
 from streaming.replay import dataset_events
 from streaming.parse import ERROR_FIELD_HEADER, ERROR_REASON_HEADER, SOURCE_HEADER, checked, dead_letters, valid_events
-from streaming.spark import processor_jar
 from test_streaming_schema import CASES, outcome
 
 
 @pytest.fixture(scope="module")
-def spark(tmp_path_factory):
+def spark():
+    # The operator's jar is on the driver class path of every Spark this test process starts
+    # (tests/conftest.py).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     session = (
         SparkSession.builder.master("local[2]")
-        .config("spark.jars", str(processor_jar(tmp_path_factory.mktemp("jars"))))
         .config("spark.sql.streaming.stateStore.providerClass",
                 "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider")
         .config("spark.sql.shuffle.partitions", "2")
