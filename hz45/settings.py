@@ -100,6 +100,7 @@ class MongoService(Section):
     port: int = Field(gt=0, lt=65536)
     ferretdb_version: str
     backend: Literal["postgresql", "sqlite"]
+    insert_batch: int = Field(gt=0)
 
 
 class PostgresService(Section):

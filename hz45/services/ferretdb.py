@@ -83,6 +83,7 @@ class FerretDb(Service):
             "--debug-addr=-",
             "--telemetry=disable",
             "--log-level=info",
+            f"--test-batch-size={self.conf.insert_batch}",
         ]
 
     def _backend_flags(self) -> list[str]:
