@@ -58,6 +58,8 @@ class StreamingConfig(Strict):
     # The Kafka source; Maven Central had no build for every Spark release, so it is configurable.
     kafka_connector: str
     spark_ui: bool
+    # Further Spark settings for the job's session, passed through (they win over the job's own).
+    spark_conf: dict[str, str] = Field(default_factory=dict)
     events_collection: str
     features_collection: str
     # How often MongoDB's copy of the feature documents catches up with the topic.

@@ -76,7 +76,7 @@ def spark_session(settings: Settings, config: StreamingConfig, app_name: str = "
     # The record check needs this environment's packages in Spark's Python workers (pyspark reads
     # only the variable for the workers' interpreter); a PYSPARK_PYTHON set by the user still wins.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    spark = (
+    builder = (
         SparkSession.builder.appName(app_name)
         .master(spark_cfg.master)
         .config("spark.driver.memory", spark_cfg.driver_memory)
@@ -97,7 +97,9 @@ def spark_session(settings: Settings, config: StreamingConfig, app_name: str = "
         # No extra micro-batch when no record came: expired de-duplication state is dropped with
         # the next batch that has data.
         .config("spark.sql.streaming.noDataMicroBatches.enabled", "false")
-        .getOrCreate()
     )
+    for key, value in config.spark_conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
