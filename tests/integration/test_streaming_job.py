@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from hz45 import catalog
 from hz45.stores import kafka
+from hz45.stores.rdkafka import EventProducer
 from streaming import sinks
 from streaming.backfill import features_from_events, same_features, with_audio
 from streaming.features import HOUR_MS, FeatureParams
@@ -44,7 +45,7 @@ def run(tmp_path: Path):
 def replay(run: StreamRun, rate: float, malformed_share: float) -> tuple[int, int]:
     """Send the dummy dataset's events (stamped when sent) with malformed records mixed in."""
     events = dataset_events(catalog.load(DATASET), run.config.replay.session_gap_s)
-    producer = kafka.producer(run.settings, **PRODUCER_OPTIONS)
+    producer = EventProducer(run.settings, **PRODUCER_OPTIONS)
     try:
         report = send(
             records(events, "live", malformed_share, seed=5), producer, run.settings.kafka.topics.raw_events, rate
