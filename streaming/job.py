@@ -4,9 +4,8 @@ One Spark Structured Streaming query reads the raw topic through Spark's Kafka s
 `streaming.checkpoint_dir`/stream), checks every record with `streaming.schema.validate_event`
 (streaming.parse), joins the tracks' audio features (a broadcast table) and runs the listener
 operator (streaming.features), which de-duplicates events by id and keeps each listener's state.
-Each micro-batch of its output goes to the sinks (streaming.sinks):
-- feature updates -> the compacted feature topic, keyed by listener id (first: they carry the
-  freshness);
+Each micro-batch of its output is collected once and goes to the sinks (streaming.sinks):
+- feature updates -> the compacted feature topic, keyed by listener id;
 - invalid records -> dead-letter topic (original key and value, reason in headers);
 - new events' plays per track and hour -> main DB (the live charts).
 Two threads of the job copy topics into MongoDB (streaming.copies): the raw topic's valid events
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
@@ -30,12 +30,14 @@ from hz45 import catalog
 from hz45.catalog.base import AUDIO_FEATURES
 from hz45.settings import Settings
 from hz45.stores import kafka, schema
+from hz45.stores.rdkafka import EventProducer
 from hz45.stores.sql import get_engine
 from streaming import sinks
 from streaming.config import StreamingConfig
 from streaming.copies import FeatureCopy, RawLogCopy, TopicCopy
 from streaming.features import AUDIO_COLUMNS, EVENT, FEATURES, HOUR_MS, INVALID, FeatureParams, listener_features
-from streaming.parse import checked, dead_letters
+from streaming.parse import RECORD_COLUMNS, checked, dead_letter_headers
+from streaming.replay import PRODUCER_OPTIONS
 from streaming.spark import spark_session
 
 log = logging.getLogger(__name__)
@@ -76,49 +78,45 @@ def chart_counts(plays: pd.DataFrame) -> pd.DataFrame:
     return plays.groupby([hour_start.rename("hour_start"), "track_id"]).size().rename("plays").reset_index()
 
 
-class BatchSink:
-    """foreachBatch of the query: each micro-batch of the operator's rows to every sink, in as
-    few Spark jobs as it can (each costs a scheduling round on a small machine)."""
+# What the sinks read of the operator's rows (streaming.features): one collect carries them all.
+SINK_COLUMNS = ("kind", "listener_id", "document", "type", "timestamp", "track_id", *RECORD_COLUMNS,
+                "error_field", "error_reason")
 
-    def __init__(self, settings: Settings, config: StreamingConfig, checkpoint: Path):
+
+class BatchSink:
+    """foreachBatch of the query: each micro-batch of the operator's rows collected once (as
+    Arrow) and handed to every sink from the driver. A second Spark action on the batch would
+    have to cache or recompute the operator's output, and every action costs a round of planning
+    and scheduling, which on a small machine is most of a micro-batch's time."""
+
+    def __init__(self, settings: Settings, config: StreamingConfig, checkpoint: Path, producer: EventProducer):
         self.settings = settings
         self.config = config
         self.checkpoint = checkpoint
-        self.kafka_options = {
-            "kafka.bootstrap.servers": settings.kafka.bootstrap_servers,
-            "kafka.acks": "all",
-            "kafka.enable.idempotence": "true",
-        }
+        self.producer = producer
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
-        kind = F.col("kind")
         topics = self.settings.kafka.topics
         timer = _Timer()
-        batch.persist()
-        try:
-            if self.config.sinks.features_topic:
-                updates = batch.where(kind == FEATURES).select(
-                    F.col("listener_id").cast("string").alias("key"), F.col("document").alias("value"))
-                self._to_kafka(updates, topics.user_features)
-                timer.lap("features")
-            # One small collect says whether there are dead letters and carries the plays.
-            rest = batch.where((kind == INVALID) | ((kind == EVENT) & (F.col("type") == "play")))
-            rest = rest.select("kind", "timestamp", "track_id").toArrow().to_pandas()
-            timer.lap("collect")
-            if (rest["kind"] == INVALID).any():
-                self._to_kafka(dead_letters(batch.where(kind == INVALID)), topics.dead_letter)
-                timer.lap("dead letters")
-            if self.config.sinks.charts:
-                counts = chart_counts(rest[rest["kind"] == EVENT])
-                sinks.add_chart_plays(get_engine(settings=self.settings), sinks.checkpoint_id(self.checkpoint),
-                                      batch_id, counts)
-                timer.lap("charts")
-        finally:
-            batch.unpersist()
-            log.info("batch %d sinks: %s", batch_id, timer)
-
-    def _to_kafka(self, rows: DataFrame, topic: str) -> None:
-        rows.write.format("kafka").options(**self.kafka_options).option("topic", topic).save()
+        rows = batch.select(*SINK_COLUMNS).toArrow()
+        kind = rows.column("kind")
+        timer.lap("collect")
+        if self.config.sinks.features_topic:
+            updates = rows.filter(pc.equal(kind, FEATURES))
+            for listener, document in zip(updates["listener_id"].to_pylist(), updates["document"].to_pylist()):
+                self.producer.send(topics.user_features, str(listener).encode(), document.encode())
+        for record in rows.filter(pc.equal(kind, INVALID)).to_pylist():
+            self.producer.send(topics.dead_letter, record["key"], record["value"], dead_letter_headers(record))
+        # The batch counts as written (and its offsets are committed) only once the broker has it all.
+        self.producer.flush()
+        timer.lap("kafka")
+        if self.config.sinks.charts:
+            plays = rows.filter(pc.and_(pc.equal(kind, EVENT), pc.equal(rows.column("type"), "play")))
+            counts = chart_counts(plays.select(["timestamp", "track_id"]).to_pandas())
+            sinks.add_chart_plays(get_engine(settings=self.settings), sinks.checkpoint_id(self.checkpoint),
+                                  batch_id, counts)
+            timer.lap("charts")
+        log.info("batch %d sinks: %s", batch_id, timer)
 
 
 class _Timer:
@@ -142,6 +140,7 @@ class Job:
     spark: SparkSession
     query: StreamingQuery
     copies: list[TopicCopy]
+    producer: EventProducer
 
     def stop(self) -> None:
         self.query.stop()
@@ -166,6 +165,7 @@ class Job:
                 log.info("MongoDB's copy of %s is up to date (%d documents written)", copy.topic, copy.copied)
         finally:
             self.stop()
+            self.producer.close()
 
 
 def _log_progress(query: StreamingQuery, logged: list[int]) -> None:
@@ -193,8 +193,9 @@ def start(settings: Settings, config: StreamingConfig, available_now: bool = Fal
         log.warning("no track has audio features (streaming.track_features=%s): audio profiles stay empty",
                     config.track_features)
     checkpoint = settings.path(config.checkpoint_dir) / "stream"
-    sink = BatchSink(settings, config, checkpoint)
-    # Connected before Spark starts, so a server that is down fails in seconds.
+    # Connected before Spark starts, so a server that is down fails in seconds. Acknowledged by
+    # every replica, and not doubled by the producer's retries (PRODUCER_OPTIONS).
+    producer = EventProducer(settings, **PRODUCER_OPTIONS)
     copies: list[TopicCopy] = []
     if config.sinks.raw_log:
         copies.append(RawLogCopy(settings, config))
@@ -211,13 +212,13 @@ def start(settings: Settings, config: StreamingConfig, available_now: bool = Fal
         .writeStream.queryName("hz45-stream")
         .outputMode("update")
         .option("checkpointLocation", str(checkpoint))
-        .foreachBatch(sink)
+        .foreachBatch(BatchSink(settings, config, checkpoint, producer))
     )
     writer = writer.trigger(availableNow=True) if available_now else writer.trigger(processingTime=config.trigger_interval)
     query = writer.start()
     for copy in copies:
         copy.start()
-    return Job(spark, query, copies)
+    return Job(spark, query, copies, producer)
 
 
 def run(settings: Settings, config: StreamingConfig, available_now: bool = False) -> None:

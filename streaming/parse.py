@@ -13,8 +13,7 @@ from functools import partial
 from typing import Literal, get_args, get_origin
 
 import pyarrow as pa
-from pyspark.sql import Column, DataFrame
-from pyspark.sql import functions as F
+from pyspark.sql import DataFrame
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import BooleanType, LongType, StringType, StructField, StructType
 
@@ -66,24 +65,9 @@ def checked(records: DataFrame) -> DataFrame:
     return source.mapInArrow(partial(_check_batches, to_arrow_schema(schema)), schema)
 
 
-def valid_events(checked_records: DataFrame) -> DataFrame:
-    """The events that passed, with `event_time` (a timestamp) for time-based queries."""
-    return checked_records.where("ok").select(*FIELDS).withColumn("event_time", F.timestamp_millis("timestamp"))
-
-
-def _header(name: str, value: Column) -> Column:
-    return F.struct(F.lit(name).alias("key"), value.cast("binary").alias("value"))
-
-
-def dead_letters(checked_records: DataFrame) -> DataFrame:
-    """The failed records as Kafka sink rows: original key and value, the reason in headers."""
-    source = F.concat_ws("/", "topic", F.col("partition").cast("string"), F.col("offset").cast("string"))
-    return checked_records.where("NOT ok").select(
-        "key",
-        "value",
-        F.array(
-            _header(ERROR_FIELD_HEADER, F.col("error_field")),
-            _header(ERROR_REASON_HEADER, F.col("error_reason")),
-            _header(SOURCE_HEADER, source),
-        ).alias("headers"),
-    )
+def dead_letter_headers(record: dict) -> list[tuple[str, bytes]]:
+    """The headers of a failed record's dead letter (its key and value stay the original's):
+    the error's field and reason, and where the record was."""
+    source = f"{record['topic']}/{record['partition']}/{record['offset']}"
+    return [(ERROR_FIELD_HEADER, record["error_field"].encode()), (ERROR_REASON_HEADER, record["error_reason"].encode()),
+            (SOURCE_HEADER, source.encode())]

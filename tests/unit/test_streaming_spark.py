@@ -18,7 +18,7 @@ from hz45.catalog.base import AUDIO_FEATURES
 from streaming.backfill import features_from_events, same_features, with_audio
 from streaming.features import AUDIO_COLUMNS, EVENT, FEATURES, HOUR_MS, INVALID, FeatureParams, listener_features
 from streaming.replay import dataset_events
-from streaming.parse import ERROR_FIELD_HEADER, ERROR_REASON_HEADER, SOURCE_HEADER, checked, dead_letters, valid_events
+from streaming.parse import ERROR_FIELD_HEADER, ERROR_REASON_HEADER, SOURCE_HEADER, checked, dead_letter_headers
 from test_streaming_schema import CASES, outcome
 
 
@@ -52,25 +52,23 @@ def test_spark_check_agrees_with_validate_event_on_every_case(records):
         assert got[i] == outcome(raw), case
 
 
-def test_valid_events_carry_typed_fields_and_event_time(records):
-    valid = valid_events(records)
-    rows = valid.collect()
-    assert len(rows) == sum(1 for _, raw, field in CASES if field is None)
+def test_checked_records_carry_typed_event_fields(records):
+    valid = records.where("ok")
+    assert valid.count() == sum(1 for _, raw, field in CASES if field is None)
     first = valid.where("event_id = 'e-1'").first()
     assert first["listener_id"] == 7 and first["ms_played"] == 180_000
-    assert first["event_time"].isoformat() == "2024-06-01T10:00:00"
     assert dict(valid.dtypes)["listener_id"] == "bigint"
 
 
 def test_dead_letters_keep_the_original_record_and_say_why(records):
-    letters = dead_letters(records).collect()
+    failed = [r.asDict() for r in records.where("NOT ok").collect()]
     bad = [(i, raw, field) for i, (_, raw, field) in enumerate(CASES) if field is not None]
-    assert len(letters) == len(bad)
-    by_key = {int(r["key"]): r for r in letters}
+    assert len(failed) == len(bad)
+    by_key = {int(r["key"]): r for r in failed}
     for i, raw, field in bad:
-        letter = by_key[i]
-        headers = {h["key"]: bytes(h["value"]).decode() for h in letter["headers"]}
-        assert bytes(letter["value"]) == raw
+        record = by_key[i]
+        headers = {k: v.decode() for k, v in dead_letter_headers(record)}
+        assert bytes(record["value"]) == raw
         assert headers[ERROR_FIELD_HEADER] == field
         assert headers[ERROR_REASON_HEADER]
         assert headers[SOURCE_HEADER] == f"raw/0/{i}"
