@@ -76,7 +76,7 @@ def main() -> None:
     settings = sl.load_settings()
     sl.kafka_store.ensure_topics(settings)
     config = sl.serving_config(settings)
-    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": env}, log_to_driver=False)
+    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": env}, log_to_driver=False, **sl.LOCAL_RAY)
     try:
         url = sl.start_local(settings)
         sl.start_noop(url, config, int(users[0]))

@@ -69,10 +69,10 @@ def app(tmp_path_factory, dataset):
     import ray
     from ray import serve
 
-    from serving.app import start_local
+    from serving.app import LOCAL_RAY, start_local
 
     os.environ.update(env)  # the replicas read the same configuration
-    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": env})
+    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": env}, **LOCAL_RAY)
     try:
         url = start_local(settings)
         with httpx.Client(base_url=url, timeout=30) as client:
