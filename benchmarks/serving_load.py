@@ -30,6 +30,7 @@ import httpx
 import numpy as np
 import psutil
 from fastapi import FastAPI, Query
+from kafka import TopicPartition
 from ray import serve
 
 # The load generator sits beside this script; the registry helper is the serving tests' own.
@@ -43,7 +44,7 @@ from hz45.catalog import load  # noqa: E402
 from hz45.settings import ROOT, load_settings  # noqa: E402
 from hz45.stores import kafka as kafka_store  # noqa: E402
 from serving.api import RecommendationsResponse  # noqa: E402
-from serving.app import deployment_options, start_local  # noqa: E402
+from serving.app import LOCAL_RAY, deployment_options, start_local  # noqa: E402
 from serving.config import serving_config  # noqa: E402
 from serving.registry import NoChampion, Registry  # noqa: E402
 
@@ -97,10 +98,31 @@ def wait_ready(url: str, timeout_s: float = 300) -> dict[str, Any]:
     raise SystemExit(f"the app at {url} did not become ready")
 
 
-def measure(app_url: str, targets: dict[str, str], paths, args) -> dict[str, Any]:
+def wait_log_written(settings, timeout_s: float = 120) -> None:
+    """Until the recommendation log sink has written (and committed) everything on the log topic:
+    the lists of a closed-loop slice take MongoDB seconds of CPU to store, which would otherwise
+    fall on the open-loop slice after it."""
+    topic, group = settings.kafka.topics.recommendation_log, serving_config(settings).log_sink.group_id
+    admin, consumer = kafka_store.admin(settings), kafka_store.consumer(settings=settings)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            end = consumer.end_offsets(partitions)
+            done = admin.list_group_offsets({group: None}).get(group, {})
+            if all(done.get(tp) is not None and done[tp].offset >= n for tp, n in end.items() if n):
+                return
+            time.sleep(0.5)
+        raise SystemExit(f"the recommendation log sink did not catch up with {topic} in {timeout_s:.0f}s")
+    finally:
+        admin.close()
+        consumer.close()
+
+
+def measure(app_url: str, targets: dict[str, str], paths, args, settings) -> dict[str, Any]:
     """Each endpoint in each mode for `duration` seconds, taken in alternating slices so that a
     change in the machine's other load falls on both endpoints alike. Between slices the app's
-    backlog drains, so an overloaded slice does not spill into the next one."""
+    backlog drains, requests and log writes alike, so a slice does not spill into the next one."""
     loops = {
         "closed": lambda url: closed_loop(url, paths, args.concurrency, args.slice),
         "open": lambda url: open_loop(url, paths, OPEN_RATE, args.slice, max_in_flight=args.max_in_flight),
@@ -112,6 +134,7 @@ def measure(app_url: str, targets: dict[str, str], paths, args) -> dict[str, Any
         for mode, loop in loops.items():
             for name, url in targets.items():
                 wait_ready(app_url)
+                wait_log_written(settings)
                 totals[name, mode].add(asyncio.run(loop(url)))
     return {name: {mode: totals[name, mode].summary() for mode in loops} for name in targets}
 
@@ -133,12 +156,12 @@ def run_catalogue(label: str, tracking_uri: str, model: str, users: np.ndarray, 
     settings = load_settings()
     kafka_store.ensure_topics(settings)
     config = serving_config(settings)
-    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": env}, log_to_driver=False)
+    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": env}, log_to_driver=False, **LOCAL_RAY)
     try:
         url = start_local(settings)
         start_noop(url, config, int(users[0]))
         paths = user_paths(users, args.unknown_share, 10, seed=7)
-        out = measure(url, {"noop": f"{url}/noop", "recommendations": url}, paths, args)
+        out = measure(url, {"noop": f"{url}/noop", "recommendations": url}, paths, args, settings)
         health = wait_ready(url)
         out["cache_hit_rate"] = round(
             health["cache"]["hits"] / max(1, health["cache"]["hits"] + health["cache"]["misses"]), 3
