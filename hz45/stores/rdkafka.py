@@ -75,8 +75,8 @@ class EventProducer:
 
 class PartitionReader:
     """Reads every partition of one topic from the offsets committed under `group_id` (or, where
-    none are, from `start`: "earliest" or "latest", fixed when it is created) and commits only
-    what it is told to: the positions of the records handed out so far."""
+    none are, from `start`: "earliest" or "latest", fixed when it is created). `commit` stores
+    the position after the last record handed out, and nothing is committed otherwise."""
 
     def __init__(self, topic: str, group_id: str, start: str, settings: Settings | None = None, **options: Any):
         settings = settings or get_settings()
@@ -84,7 +84,11 @@ class PartitionReader:
         self.timeout_s = timeout_s = settings.kafka.timeout_ms / 1000
         self._consumer = Consumer(_config(settings, {"group.id": group_id, "enable.auto.commit": False,
                                                      "enable.auto.offset.store": False, **options}))
-        metadata = _metadata(self._consumer, settings, topic).topics[topic]
+        try:
+            metadata = _metadata(self._consumer, settings, topic).topics[topic]
+        except ServiceUnavailable:
+            self._consumer.close()  # or its threads go on retrying the broker until collected
+            raise
         if metadata.error is not None:
             raise ServiceUnavailable(f"kafka: topic {topic}: {metadata.error.str()}")
         partitions = [TopicPartition(topic, p) for p in sorted(metadata.partitions)]

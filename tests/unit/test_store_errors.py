@@ -14,7 +14,7 @@ import pytest
 
 from hz45.errors import ServiceUnavailable
 from hz45.settings import ROOT, load_settings
-from hz45.stores import kafka, mongo
+from hz45.stores import kafka, mongo, rdkafka
 from hz45.stores.sql import get_engine
 
 
@@ -51,7 +51,11 @@ def test_mongo_down(free_port):
     assert "s3cret-pw" not in line
 
 
-@pytest.mark.parametrize("factory", [kafka.producer, kafka.admin, lambda settings: kafka.consumer("t", settings=settings)])
+@pytest.mark.parametrize("factory", [
+    kafka.producer, kafka.admin, lambda settings: kafka.consumer("t", settings=settings),
+    lambda settings: rdkafka.EventProducer(settings),
+    lambda settings: rdkafka.PartitionReader("t", "g", "earliest", settings),
+])
 def test_kafka_down(free_port, factory):
     settings = load_settings(environ={"HZ45_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port}",
                                       "HZ45_KAFKA__TIMEOUT_MS": "500"})
