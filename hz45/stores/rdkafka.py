@@ -86,11 +86,11 @@ class PartitionReader:
                                                      "enable.auto.offset.store": False, **options}))
         try:
             metadata = _metadata(self._consumer, settings, topic).topics[topic]
+            if metadata.error is not None:
+                raise ServiceUnavailable(f"kafka: topic {topic}: {metadata.error.str()}")
         except ServiceUnavailable:
             self._consumer.close()  # or its threads go on retrying the broker until collected
             raise
-        if metadata.error is not None:
-            raise ServiceUnavailable(f"kafka: topic {topic}: {metadata.error.str()}")
         partitions = [TopicPartition(topic, p) for p in sorted(metadata.partitions)]
         committed = self._consumer.committed(partitions, timeout=timeout_s)
         self.positions: dict[int, int] = {}
@@ -103,11 +103,8 @@ class PartitionReader:
         messages = self._consumer.consume(max_records, timeout_s)
         out = []
         for message in messages:
-            error = message.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    continue
-                raise KafkaException(error)
+            if message.error() is not None:
+                raise KafkaException(message.error())
             self.positions[message.partition()] = message.offset() + 1
             out.append(message)
         return out
