@@ -97,6 +97,9 @@ def spark_session(settings: Settings, config: StreamingConfig, app_name: str = "
         # No extra micro-batch when no record came: expired de-duplication state is dropped with
         # the next batch that has data.
         .config("spark.sql.streaming.noDataMicroBatches.enabled", "false")
+        # Every micro-batch plans its query anew, so the tiered JIT keeps recompiling the planner's
+        # code for as long as the job runs; C2 alone settles and leaves that CPU to the batches.
+        .config("spark.driver.extraJavaOptions", "-XX:-TieredCompilation")
     )
     for key, value in config.spark_conf.items():
         builder = builder.config(key, value)
