@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pandas as pd
 from pyspark.sql import DataFrame
 
 from hz45.catalog.base import AUDIO_FEATURES
@@ -38,9 +39,6 @@ from streaming.config import interval_ms
 from streaming.schema import SCHEMA_VERSION
 
 HOUR_MS = 3_600_000
-# The operator's input columns for the track's audio features: prefixed, because the features'
-# own names include `key` (the musical key), which a Kafka record has too.
-AUDIO_COLUMNS = tuple(f"audio_{name}" for name in AUDIO_FEATURES)
 # The row kinds of the operator's output (its `kind` column).
 EVENT, INVALID, FEATURES = "event", "invalid", "features"
 
@@ -58,16 +56,19 @@ class FeatureParams:
         return cls(config.last_n, config.profile_plays, config.hour_windows, interval_ms(config.dedupe_window))
 
 
-def listener_features(records: DataFrame, params: FeatureParams) -> DataFrame:
-    """The operator over checked records (streaming.parse.checked) that carry their track's
-    AUDIO_COLUMNS (null where unknown). Output: `kind` (EVENT, INVALID or FEATURES),
+def listener_features(records: DataFrame, tracks: pd.DataFrame, params: FeatureParams) -> DataFrame:
+    """The operator over checked records (streaming.parse.checked), with the audio profile drawn
+    from `tracks` (track_id and AUDIO_FEATURES; a track missing one, or not in the table, stays
+    out of the profile), which the operator reads once. Output: `kind` (EVENT, INVALID or FEATURES),
     `document` (the feature update as JSON, on FEATURES rows) and the input's columns: all of
     them on INVALID rows, listener_id, event_id, type, timestamp and track_id on EVENT rows,
     listener_id on FEATURES rows (the others null)."""
     spark = records.sparkSession
     gateway = spark.sparkContext._gateway
+    schema = ", ".join(["track_id long", *(f"`{name}` double" for name in AUDIO_FEATURES)])
+    table = spark.createDataFrame(tracks[["track_id", *AUDIO_FEATURES]], schema)
     jdf = gateway.jvm.hz45.streaming.ListenerFeatures.apply(
-        records._jdf, _strings(gateway, AUDIO_COLUMNS), _strings(gateway, AUDIO_FEATURES), params.last_n,
+        records._jdf, table._jdf, _strings(gateway, AUDIO_FEATURES), params.last_n,
         params.profile_plays, params.hour_windows, params.dedupe_ms, SCHEMA_VERSION,
     )
     return DataFrame(jdf, spark)

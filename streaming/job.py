@@ -2,8 +2,8 @@
 
 One Spark Structured Streaming query reads the raw topic through Spark's Kafka source (checkpoint
 `streaming.checkpoint_dir`/stream), checks every record with `streaming.schema.validate_event`
-(streaming.parse), joins the tracks' audio features (a broadcast table) and runs the listener
-operator (streaming.features), which de-duplicates events by id and keeps each listener's state.
+(streaming.parse) and runs the listener operator (streaming.features), which de-duplicates events
+by id, keeps each listener's state and looks up the tracks' audio features in a broadcast table.
 Each micro-batch of its output is collected once and goes to the sinks (streaming.sinks):
 - feature updates -> the compacted feature topic, keyed by listener id;
 - invalid records -> dead-letter topic (original key and value, reason in headers);
@@ -35,7 +35,7 @@ from hz45.stores.sql import get_engine
 from streaming import sinks
 from streaming.config import StreamingConfig
 from streaming.copies import FeatureCopy, RawLogCopy, TopicCopy
-from streaming.features import AUDIO_COLUMNS, EVENT, FEATURES, HOUR_MS, INVALID, FeatureParams, listener_features
+from streaming.features import EVENT, FEATURES, HOUR_MS, INVALID, FeatureParams, listener_features
 from streaming.parse import RECORD_COLUMNS, checked, dead_letter_headers
 from streaming.replay import PRODUCER_OPTIONS
 from streaming.spark import spark_session
@@ -202,13 +202,12 @@ def start(settings: Settings, config: StreamingConfig, available_now: bool = Fal
     if config.sinks.features_mongo:
         copies.append(FeatureCopy(settings, config))
     spark = spark_session(settings, config)
-    tracks = F.broadcast(spark.createDataFrame(audio.rename(columns=dict(zip(AUDIO_FEATURES, AUDIO_COLUMNS)))))
     records = checked(kafka_records(spark, settings, config))
     # A valid record's raw value is not needed past the check (only dead letters carry it), so
     # it is not shuffled to the operator.
-    records = records.withColumn("value", F.when(~F.col("ok"), F.col("value"))).join(tracks, "track_id", "left")
+    records = records.withColumn("value", F.when(~F.col("ok"), F.col("value")))
     writer = (
-        listener_features(records, FeatureParams.from_config(config))
+        listener_features(records, audio, FeatureParams.from_config(config))
         .writeStream.queryName("hz45-stream")
         .outputMode("update")
         .option("checkpointLocation", str(checkpoint))

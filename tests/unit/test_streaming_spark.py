@@ -11,12 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
 
 from hz45.catalog import load
 from hz45.catalog.base import AUDIO_FEATURES
 from streaming.backfill import features_from_events, same_features, with_audio
-from streaming.features import AUDIO_COLUMNS, EVENT, FEATURES, HOUR_MS, INVALID, FeatureParams, listener_features
+from streaming.features import EVENT, FEATURES, HOUR_MS, INVALID, FeatureParams, listener_features
 from streaming.replay import dataset_events
 from streaming.parse import ERROR_FIELD_HEADER, ERROR_REASON_HEADER, SOURCE_HEADER, checked, dead_letter_headers
 from test_streaming_schema import CASES, outcome
@@ -90,9 +89,11 @@ def dummy_events():
 
 
 def operator_rows(spark, frame: pd.DataFrame, params: FeatureParams) -> list:
-    """The listener operator's output over events that passed the check."""
-    renamed = frame.assign(ok=True).rename(columns=dict(zip(AUDIO_FEATURES, AUDIO_COLUMNS)))
-    return listener_features(spark.createDataFrame(renamed), params).collect()
+    """The listener operator's output over events that passed the check, each carrying its
+    track's audio features (which make the operator's table of tracks)."""
+    tracks = frame[["track_id", *AUDIO_FEATURES]].drop_duplicates("track_id")
+    events = spark.createDataFrame(frame.drop(columns=list(AUDIO_FEATURES)).assign(ok=True))
+    return listener_features(events, tracks, params).collect()
 
 
 def spark_documents(spark, frame: pd.DataFrame, params: FeatureParams) -> dict[int, dict]:
@@ -155,8 +156,8 @@ def test_a_listener_without_plays_has_empty_features_not_missing_ones(spark):
 
 
 def test_the_operator_passes_new_events_and_invalid_records_on_once(spark, records):
-    with_audio_columns = records.select("*", *(F.lit(None).cast("double").alias(c) for c in AUDIO_COLUMNS))
-    rows = listener_features(with_audio_columns, PARAMS).collect()
+    no_tracks = pd.DataFrame(columns=["track_id", *AUDIO_FEATURES])
+    rows = listener_features(records, no_tracks, PARAMS).collect()
     by_kind = {kind: [r for r in rows if r["kind"] == kind] for kind in (EVENT, INVALID, FEATURES)}
     good = [(i, raw) for i, (_, raw, field) in enumerate(CASES) if field is None]
     ids = {json.loads(raw)["event_id"] for _, raw in good}

@@ -9,11 +9,14 @@ import java.io.Serializable;
 import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.TreeMap;
 
+import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.api.java.function.MapFunction;
+import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Encoders;
 import org.apache.spark.sql.Row;
@@ -38,8 +41,8 @@ import scala.jdk.javaapi.CollectionConverters;
  * Python function per listener, or Spark's generic aggregates with bounded buffers, cost a
  * millisecond or more per listener, which does not keep up with thousands of listeners a second.
  *
- * <p>Input: checked records (column {@code ok}) with the event's fields and the track's audio
- * columns ({@code audioColumns}, named {@code audioNames} in the document). Output, one schema
+ * <p>Input: checked records (column {@code ok}) with the event's fields, and a table of tracks
+ * with their audio features ({@code track_id} and the columns {@code audioNames}). Output, one schema
  * for three kinds of row: {@code kind = "event"} for each valid event not seen before (its
  * listener, event id, type, timestamp and track), {@code "invalid"} for each record that failed
  * the check (passed through unchanged, for the dead-letter topic), and {@code "features"} once
@@ -53,7 +56,7 @@ public final class ListenerFeatures {
   private ListenerFeatures() {}
 
   /** The operator over {@code records}; see the class comment. */
-  public static Dataset<Row> apply(Dataset<Row> records, String[] audioColumns, String[] audioNames, int lastN,
+  public static Dataset<Row> apply(Dataset<Row> records, Dataset<Row> tracks, String[] audioNames, int lastN,
                                    int profilePlays, int hourWindows, long dedupeMs, int schemaVersion) {
     StructType in = records.schema();
     StructType out = new StructType()
@@ -62,7 +65,10 @@ public final class ListenerFeatures {
     for (StructField f : in.fields()) {
       out = out.add(f.name(), f.dataType(), true);
     }
-    Params p = new Params(in, audioColumns, audioNames, lastN, profilePlays, hourWindows, dedupeMs, schemaVersion);
+    // Read once and broadcast once: a join with the table would collect it again every micro-batch.
+    Broadcast<HashMap<Long, double[]>> audio = JavaSparkContext.fromSparkContext(records.sparkSession().sparkContext())
+        .broadcast(audioByTrack(tracks, audioNames));
+    Params p = new Params(in, audio, audioNames, lastN, profilePlays, hourWindows, dedupeMs, schemaVersion);
     int ok = in.fieldIndex("ok");
     int listener = p.listenerId;
     return records
@@ -70,16 +76,34 @@ public final class ListenerFeatures {
         .transformWithState(new Processor(p), TimeMode.ProcessingTime(), OutputMode.Update(), Encoders.row(out));
   }
 
+  /** Each track's audio features in the order of {@code names}; a track missing one is left out. */
+  static HashMap<Long, double[]> audioByTrack(Dataset<Row> tracks, String[] names) {
+    Dataset<Row> table = tracks.select("track_id", names);
+    HashMap<Long, double[]> byTrack = new HashMap<>();
+    for (Row r : table.collectAsList()) {
+      double[] values = new double[names.length];
+      boolean complete = !r.isNullAt(0);
+      for (int i = 0; complete && i < names.length; i++) {
+        values[i] = r.isNullAt(i + 1) ? Double.NaN : ((Number) r.get(i + 1)).doubleValue();
+        complete = !Double.isNaN(values[i]);
+      }
+      if (complete) {
+        byTrack.put(((Number) r.get(0)).longValue(), values);
+      }
+    }
+    return byTrack;
+  }
+
   /** Everything the processor needs, resolved once on the driver. */
   static final class Params implements Serializable {
     final int listenerId, eventId, type, timestamp, trackId, sessionId;
-    final int[] audio;
+    final Broadcast<HashMap<Long, double[]>> audio;
     final String[] audioNames;
     final int inputWidth, lastN, profilePlays, hourWindows, schemaVersion;
     final long dedupeMs;
 
-    Params(StructType in, String[] audioColumns, String[] audioNames, int lastN, int profilePlays, int hourWindows,
-           long dedupeMs, int schemaVersion) {
+    Params(StructType in, Broadcast<HashMap<Long, double[]>> audio, String[] audioNames, int lastN, int profilePlays,
+           int hourWindows, long dedupeMs, int schemaVersion) {
       inputWidth = in.fields().length;
       listenerId = in.fieldIndex("listener_id");
       eventId = in.fieldIndex("event_id");
@@ -87,10 +111,7 @@ public final class ListenerFeatures {
       timestamp = in.fieldIndex("timestamp");
       trackId = in.fieldIndex("track_id");
       sessionId = in.fieldIndex("session_id");
-      audio = new int[audioColumns.length];
-      for (int i = 0; i < audio.length; i++) {
-        audio[i] = in.fieldIndex(audioColumns[i]);
-      }
+      this.audio = audio;
       this.audioNames = audioNames.clone();
       this.lastN = lastN;
       this.profilePlays = profilePlays;
@@ -185,12 +206,9 @@ public final class ListenerFeatures {
         s.recentIds = insert(s.recentIds, at, id, p.lastN);
         s.recentTracks = insert(s.recentTracks, at, r.getLong(p.trackId), p.lastN);
       }
-      double[] audio = new double[p.audio.length];
-      for (int i = 0; i < audio.length; i++) {
-        if (r.isNullAt(p.audio[i])) {
-          return;  // a track without every audio feature stays out of the profile
-        }
-        audio[i] = ((Number) r.get(p.audio[i])).doubleValue();
+      double[] audio = p.audio.value().get(r.getLong(p.trackId));
+      if (audio == null) {
+        return;  // a track without every audio feature stays out of the profile
       }
       at = position(s.profileTs, s.profileIds, ts, id, p.profilePlays);
       if (at >= 0) {
