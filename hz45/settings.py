@@ -101,6 +101,7 @@ class MongoService(Section):
     ferretdb_version: str
     backend: Literal["postgresql", "sqlite"]
     insert_batch: int = Field(gt=0)
+    niceness: int = Field(ge=0, le=19)
 
 
 class PostgresService(Section):
@@ -109,6 +110,7 @@ class PostgresService(Section):
     database: str
     user: str
     password: str
+    niceness: int = Field(ge=0, le=19)
 
 
 class ServicesSettings(Section):

@@ -68,7 +68,7 @@ def up(names: list[str] | None = None, settings: Settings | None = None) -> list
                     "stop it, or set another port under services in the configuration",
                 )
             svc.prepare()
-            svc.proc.spawn(svc.argv(), env=svc.env())
+            svc.proc.spawn(svc.argv(), env=svc.env(), niceness=svc.niceness)
             started.append((svc, t0))
         # Started servers boot in parallel; wait for them one after the other.
         for svc, t0 in started:

@@ -51,6 +51,11 @@ class Service:
     def env(self) -> dict[str, str]:
         return {}
 
+    @property
+    def niceness(self) -> int:
+        """The scheduling niceness the server runs at: its section's `niceness`, where it has one."""
+        return getattr(self.conf, "niceness", 0)
+
     def check(self) -> None:
         """A real query or handshake; raises when the server does not answer properly."""
         raise NotImplementedError

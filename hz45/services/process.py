@@ -44,9 +44,13 @@ class Proc:
         self.pid_file.unlink(missing_ok=True)
         return None
 
-    def spawn(self, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> int:
-        """Start argv detached (own session, so a Ctrl-C in the caller does not reach it)."""
+    def spawn(self, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None,
+              niceness: int = 0) -> int:
+        """Start argv detached (own session, so a Ctrl-C in the caller does not reach it), at
+        `niceness` (every thread of the server inherits it)."""
         self.home.mkdir(parents=True, exist_ok=True)
+        if niceness:
+            argv = ["nice", "-n", str(niceness), *argv]
         with open(self.log_file, "ab") as log:
             log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} start: {' '.join(argv)}\n".encode())
             log.flush()

@@ -91,3 +91,16 @@ def test_ferretdb_brings_the_postgresql_it_stores_into():
     on_sqlite = load_settings(environ={"HZ45_SERVICES__MONGO__BACKEND": "sqlite"})
     assert [s.name for s in _select(["mongo", "mariadb"], on_sqlite)] == ["mariadb", "mongo"]
     assert [s.name for s in _select(None, on_sqlite)] == ["mariadb", "kafka", "mongo"]
+
+
+def test_a_server_started_with_a_niceness_runs_every_thread_at_it(tmp_path):
+    proc = Proc("niced", tmp_path / "niced")
+    threads = "import sys, threading, time; threading.Thread(target=time.sleep, args=(120,)).start(); " + SLEEPER
+    pid = proc.spawn([sys.executable, "-c", threads, str(proc.home)], niceness=7)
+    try:
+        wait_ready(proc)
+        tasks = os.listdir(f"/proc/{pid}/task")
+        assert len(tasks) >= 2
+        assert {os.getpriority(os.PRIO_PROCESS, int(t)) for t in tasks} == {min(19, os.getpriority(os.PRIO_PROCESS, 0) + 7)}
+    finally:
+        proc.stop(grace_s=10)
