@@ -299,7 +299,6 @@ def main() -> None:
     prefix = ("kafka_only_" if args.no_mongo else "") + ("" if args.rate == TARGET_EVENTS_PER_S else f"rate{args.rate:g}_")
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results.update({prefix + key: value for key, value in figures.items()})
-    results.update({key: figures[key] for key in ("command", "date", "machine")})
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     print(json.dumps(figures, indent=1))
