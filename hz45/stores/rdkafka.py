@@ -9,6 +9,7 @@ benchmarks/streaming_throughput.py). Admin work, serving and the tests use kafka
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -30,6 +31,26 @@ def _metadata(client: Producer | Consumer, settings: Settings, topic: str | None
         raise ServiceUnavailable(
             f"Kafka at {settings.kafka.bootstrap_servers} does not answer", "start it with `make services-up`",
         ) from None
+
+
+# A broker that has just started creates its offsets topic on first use, and its group coordinator
+# answers "not coordinator" or "loading" until the topic is loaded: seconds on a busy machine.
+# librdkafka retries this for commits but not when asked for committed offsets.
+COORDINATOR_WAIT_S = 30.0
+COORDINATOR_STARTING = {KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                        KafkaError.COORDINATOR_NOT_AVAILABLE}
+
+
+def committed(consumer: Consumer, partitions: list[TopicPartition], timeout_s: float) -> list[TopicPartition]:
+    """The group's committed offsets of `partitions`, waiting for a coordinator that is starting."""
+    deadline = time.monotonic() + COORDINATOR_WAIT_S
+    while True:
+        try:
+            return consumer.committed(partitions, timeout=timeout_s)
+        except KafkaException as exc:
+            if exc.args[0].code() not in COORDINATOR_STARTING or time.monotonic() > deadline:
+                raise
+        time.sleep(0.5)
 
 
 # Keys go to the partition the Java clients and kafka-python pick (murmur2), so one listener's
@@ -92,9 +113,8 @@ class PartitionReader:
             self._consumer.close()  # or its threads go on retrying the broker until collected
             raise
         partitions = [TopicPartition(topic, p) for p in sorted(metadata.partitions)]
-        committed = self._consumer.committed(partitions, timeout=timeout_s)
         self.positions: dict[int, int] = {}
-        for tp in committed:
+        for tp in committed(self._consumer, partitions, timeout_s):
             low, high = self._consumer.get_watermark_offsets(tp, timeout=timeout_s)
             self.positions[tp.partition] = tp.offset if tp.offset >= 0 else (high if start == "latest" else low)
         self._consumer.assign([TopicPartition(topic, p, o) for p, o in self.positions.items()])

@@ -1,4 +1,5 @@
-"""A server that is down gives one line that names it (never its password) and says what to do.
+"""A server that is down gives one line that names it (never its password) and says what to do;
+one that is still starting is waited for.
 
 Each store is pointed at a port on 127.0.0.1 where nothing listens, so no server is needed.
 """
@@ -9,8 +10,10 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from hz45.errors import ServiceUnavailable
 from hz45.settings import ROOT, load_settings
@@ -71,3 +74,32 @@ def test_the_cli_says_it_on_one_line(free_port):
                           env=env, cwd=ROOT, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "make services-up" in proc.stderr, proc.stderr
+
+
+class StartingCoordinator:
+    """A consumer whose group coordinator answers as a broker that has just started does."""
+
+    def __init__(self, starting_answers: int, error: int = KafkaError.NOT_COORDINATOR):
+        self.left = starting_answers
+        self.error = error
+
+    def committed(self, partitions, timeout):
+        if self.left:
+            self.left -= 1
+            raise KafkaException(KafkaError(self.error))
+        return partitions
+
+
+def test_committed_offsets_wait_for_a_coordinator_that_is_starting():
+    consumer = StartingCoordinator(2, KafkaError.COORDINATOR_LOAD_IN_PROGRESS)
+    partitions = [TopicPartition("t", 0)]
+    assert rdkafka.committed(consumer, partitions, timeout_s=1) == partitions
+    assert consumer.left == 0
+
+
+def test_committed_offsets_raise_other_errors_at_once():
+    consumer = StartingCoordinator(1, KafkaError.GROUP_AUTHORIZATION_FAILED)
+    t0 = time.monotonic()
+    with pytest.raises(KafkaException):
+        rdkafka.committed(consumer, [TopicPartition("t", 0)], timeout_s=1)
+    assert time.monotonic() - t0 < 0.5
