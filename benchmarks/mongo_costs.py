@@ -16,8 +16,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import psutil
-
+from cpu import cpu_spent, cpu_times
 from hz45.settings import get_settings
 from hz45.stores import mongo
 from streaming.schema import Event
@@ -31,23 +30,15 @@ LOG_STEPS = 5
 STEP = 20_000
 
 
-def server_cpu() -> float:
-    total = 0.0
-    for proc in psutil.process_iter(["cmdline"]):
-        if any(m in " ".join(proc.info["cmdline"] or []) for m in SERVER_MARKERS):
-            try:
-                times = proc.cpu_times()
-                total += times.user + times.system
-            except psutil.Error:
-                pass
-    return total
+def server_kind(command: str) -> str | None:
+    return "server" if any(m in command for m in SERVER_MARKERS) else None
 
 
 def measured(action) -> tuple[float, float]:
     """(server CPU seconds, wall seconds) of `action()`."""
-    cpu, wall = server_cpu(), time.perf_counter()
+    before, wall = cpu_times(server_kind), time.perf_counter()
     action()
-    return server_cpu() - cpu, time.perf_counter() - wall
+    return sum(cpu_spent(before, cpu_times(server_kind)).values()), time.perf_counter() - wall
 
 
 def events(start: int, n: int) -> list[dict]:

@@ -20,40 +20,27 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-import psutil
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import serving_load as sl  # noqa: E402
+from cpu import cpu_spent, cpu_times  # noqa: E402
 from loadgen import closed_loop, user_paths  # noqa: E402
 
 RESULTS = sl.ROOT / "benchmarks" / "results"
 
 
-def cpu_by_process() -> dict[int, tuple[str, float]]:
-    out = {}
-    for proc in psutil.process_iter(["pid", "name", "cmdline", "cpu_times"]):
-        times = proc.info["cpu_times"]
-        if times is None:
-            continue
-        command = " ".join(proc.info["cmdline"] or [])[:60] or proc.info["name"]
-        out[proc.info["pid"]] = (command, times.user + times.system)
-    return out
+def command_start(command: str) -> str:
+    return command[:60]
 
 
 def measure(url: str, paths, seconds: float) -> dict[str, object]:
     asyncio.run(closed_loop(url, paths, 16, 3))
-    before = cpu_by_process()
+    before = cpu_times(command_start)
     result = asyncio.run(closed_loop(url, paths, 16, seconds))
-    after = cpu_by_process()
+    spent = cpu_spent(before, cpu_times(command_start))
     summary = result.summary()
-    spent = {}
-    for pid, (command, total) in after.items():
-        used = total - before.get(pid, (command, 0.0))[1]
-        if used >= 0.1:
-            spent[command] = spent.get(command, 0.0) + used
-    per_request = {c: round(s / max(1, summary["requests"]) * 1000, 3) for c, s in spent.items()}
-    return {**summary, "cpu_ms_per_request": dict(sorted(per_request.items(), key=lambda kv: -kv[1]))}
+    per_request = {c: round(s / max(1, summary["requests"]) * 1000, 3) for c, s in spent.items() if s >= 0.1}
+    return {**summary, "cpu_ms_per_request": per_request}
 
 
 def main() -> None:

@@ -49,6 +49,8 @@ from streaming.copies import RawLogCopy  # noqa: E402
 from streaming.replay import PRODUCER_OPTIONS, dataset_events, records, send  # noqa: E402
 from streaming_helpers import StreamRun, read_topic  # noqa: E402
 
+from cpu import cpu_spent, cpu_times  # noqa: E402 - benchmarks/, the script's folder
+
 RESULTS = ROOT / "benchmarks" / "results" / "streaming_throughput.json"
 POM = ROOT / "scripts" / "kafka" / "pom.xml"
 TARGET_EVENTS_PER_S = 5000
@@ -177,23 +179,8 @@ PROCESS_KINDS = (
 )
 
 
-def cpu_seconds() -> dict[int, tuple[str, float]]:
-    """CPU time (user + system) of every process now, by pid, with its kind."""
-    out = {}
-    for proc in psutil.process_iter(["cmdline", "cpu_times"]):
-        cmdline = " ".join(proc.info["cmdline"] or [])
-        times = proc.info["cpu_times"]
-        if times is not None:
-            kind = next((k for marker, k in PROCESS_KINDS if marker in cmdline), "other")
-            out[proc.pid] = (kind, times.user + times.system)
-    return out
-
-
-def cpu_by_kind(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> dict[str, float]:
-    used: dict[str, float] = {}
-    for pid, (kind, seconds) in after.items():
-        used[kind] = used.get(kind, 0.0) + seconds - before.get(pid, (kind, 0.0))[1]
-    return dict(sorted(used.items(), key=lambda kv: -kv[1]))
+def process_kind(command: str) -> str:
+    return next((kind for marker, kind in PROCESS_KINDS if marker in command), "other")
 
 
 def machine() -> str:
@@ -240,13 +227,13 @@ def main() -> None:
         wait_processed(run, job, watcher, not args.no_mongo, warm)
         watcher.freshness_ms.clear()
         load_before = os.getloadavg()[0]
-        cpu_before = cpu_seconds()
+        cpu_before = cpu_times(process_kind)
         started = time.monotonic()
         report = send(records(events.iloc[warm:], "live"), producer, topic, args.rate)
         producer.close()
         wait_processed(run, job, watcher, not args.no_mongo, warm + report.valid)
         elapsed = time.monotonic() - started
-        cpu = cpu_by_kind(cpu_before, cpu_seconds())
+        cpu = cpu_spent(cpu_before, cpu_times(process_kind))
         watcher.stop.set()
         watcher.join()
         # Zero loss: what is in the log, counted once the clock has stopped.
